@@ -1,0 +1,1 @@
+"""Benchmarks: `zoo bench` latency and throughput runs, and the pytest-benchmark suite."""

@@ -1,0 +1,1 @@
+"""Serving: the LitServe audio-to-preset server."""

@@ -1,0 +1,133 @@
+import io
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from zoo.audio import (
+    CLIP_SAMPLES,
+    SAMPLE_RATE,
+    TARGET_RMS_DB,
+    FrontEndConfig,
+    LogMelFrontEnd,
+    fit_length,
+    load_audio,
+    normalize_loudness,
+    rms_db,
+)
+from zoo.errors import AudioDecodeError
+
+
+def _tone(freq=440.0, seconds=2.0, sr=SAMPLE_RATE, channels=1):
+    t = np.arange(int(seconds * sr)) / sr
+    x = (0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * np.sin(2 * np.pi * 3.1 * freq * t)).astype(np.float32)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def _encode(audio, sr, fmt="WAV", subtype=None):
+    buf = io.BytesIO()
+    sf.write(buf, audio, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def test_front_end_shape():
+    fe = LogMelFrontEnd()
+    assert fe(torch.zeros(CLIP_SAMPLES)).shape == (1, 1, 128, 173)
+    assert fe(torch.zeros(3, CLIP_SAMPLES)).shape == (3, 1, 128, 173)
+    assert FrontEndConfig().output_shape == (1, 128, 173)
+
+
+def test_front_end_matches_librosa_reference():
+    """Independent reference: librosa's mel spectrogram (float64) with the same settings.
+    Tolerance on log1p(mel): atol 2e-3 + rtol 1e-4 (float32 Conv1d DFT vs float64 FFT)."""
+    rng = np.random.default_rng(0)
+    audio = (_tone(220.0) + 0.01 * rng.standard_normal(CLIP_SAMPLES)).astype(np.float32)
+    ref = librosa.feature.melspectrogram(
+        y=audio.astype(np.float64),
+        sr=SAMPLE_RATE,
+        n_fft=2048,
+        hop_length=512,
+        n_mels=128,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+        htk=False,
+        norm="slaney",
+        window="hann",
+    )
+    ref = np.log1p(ref)
+    got = LogMelFrontEnd()(torch.from_numpy(audio))[0, 0].numpy()
+    assert got.shape == ref.shape == (128, 173)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-3)
+    assert np.abs(got - ref).max() < 2e-3
+
+
+def test_front_end_is_batch_independent():
+    fe = LogMelFrontEnd()
+    x = torch.randn(4, CLIP_SAMPLES) * 0.1
+    torch.testing.assert_close(fe(x)[2], fe(x[2:3])[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "FLOAT"), ("FLAC", "PCM_24"), ("OGG", "VORBIS")])
+def test_load_audio_formats(fmt, subtype):
+    data = _encode(_tone(), SAMPLE_RATE, fmt, subtype)
+    out = load_audio(data)
+    assert out.dtype == np.float32 and out.ndim == 1
+    assert abs(len(out) - CLIP_SAMPLES) <= 1
+    assert np.corrcoef(out[: CLIP_SAMPLES - 1000], _tone()[: CLIP_SAMPLES - 1000])[0, 1] > 0.99
+
+
+def test_load_audio_stereo_and_resample(tmp_path):
+    path = tmp_path / "s.wav"
+    sf.write(path, _tone(sr=22050, channels=2), 22050)
+    out = load_audio(path)
+    assert out.ndim == 1 and abs(len(out) - CLIP_SAMPLES) <= 2
+    spectrum = np.abs(np.fft.rfft(out))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / len(out) - 440.0) < 2.0  # pitch survives resampling
+
+
+@pytest.mark.parametrize(
+    "payload,message",
+    [
+        (b"", "empty"),
+        (b"this is not audio at all" * 10, "could not be decoded"),
+        (_encode(_tone(), SAMPLE_RATE)[:30], "could not be decoded|no samples"),
+    ],
+)
+def test_load_audio_rejects_bad_bytes(payload, message):
+    with pytest.raises(AudioDecodeError, match=message):
+        load_audio(payload)
+
+
+def test_load_audio_rejects_non_finite():
+    x = _tone()
+    x[100] = np.nan
+    with pytest.raises(AudioDecodeError, match="NaN or infinite"):
+        load_audio(_encode(x, SAMPLE_RATE, "WAV", "FLOAT"))
+
+
+def test_load_audio_missing_file(tmp_path):
+    with pytest.raises(AudioDecodeError, match="no such audio file"):
+        load_audio(tmp_path / "nope.wav")
+
+
+def test_normalize_loudness_hits_target_and_limits_peak():
+    quiet = _tone() * 0.01
+    out = normalize_loudness(quiet)
+    assert abs(rms_db(out) - TARGET_RMS_DB) < 0.1
+    spiky = np.zeros(CLIP_SAMPLES, dtype=np.float32)
+    spiky[::1000] = 1.0
+    assert np.abs(normalize_loudness(spiky)).max() <= 0.99 + 1e-6
+
+
+def test_normalize_loudness_rejects_silence():
+    with pytest.raises(AudioDecodeError, match="silent"):
+        normalize_loudness(np.zeros(CLIP_SAMPLES, dtype=np.float32))
+
+
+def test_fit_length():
+    assert fit_length(np.ones(10), 4).shape == (4,)
+    padded = fit_length(np.ones(3), 5)
+    assert padded.tolist() == [1, 1, 1, 0, 0]

@@ -1,0 +1,1 @@
+"""Training: dataset generation with Vital, the training engine, evaluation and export."""

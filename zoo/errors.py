@@ -1,0 +1,21 @@
+"""The project's exception types. The CLI turns a ``ZooError`` into a one-line message."""
+
+
+class ZooError(Exception):
+    """Base class of every error a user can cause (bad name, bad file, bad argument)."""
+
+
+class UnknownModelError(ZooError, ValueError):
+    """A model name that is not in the registry."""
+
+
+class DuplicateModelError(ZooError, ValueError):
+    """A model name registered twice."""
+
+
+class AudioDecodeError(ZooError, ValueError):
+    """Audio that cannot be used: empty, corrupt, not audio, non-finite or silent."""
+
+
+class WeightsNotFoundError(ZooError, FileNotFoundError):
+    """Pretrained weights were asked for but no local weights file exists."""

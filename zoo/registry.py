@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -17,9 +18,6 @@ import torch
 from torch import nn
 
 from zoo.errors import DuplicateModelError, UnknownModelError
-
-# Every module in zoo/models/ that registers models. Imported on first use of the registry.
-_MODEL_MODULES = ("zoo.models.vital_resnet",)
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,11 @@ def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        for module in _MODEL_MODULES:
-            import_module(module)
+        import zoo.models
+
+        # Every module in zoo/models/ registers its variants on import.
+        for info in pkgutil.iter_modules(zoo.models.__path__):
+            import_module(f"zoo.models.{info.name}")
 
 
 def _entry(name: str) -> _Entry:

@@ -1,0 +1,50 @@
+import pickle
+
+import pytest
+import torch
+
+import zoo
+from training.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
+
+
+def test_round_trip_rebuilds_the_same_model(tmp_path):
+    model = zoo.create_model("vital-resnet18", n_continuous=5, categorical_options=[3])
+    path = save_checkpoint(
+        tmp_path / "c.pt",
+        {
+            "model_name": "vital-resnet18",
+            "model_config": {"n_continuous": 5, "categorical_options": [3]},
+            "model": model.state_dict(),
+            "epoch": 2,
+        },
+    )
+    assert not list(tmp_path.glob(".*tmp"))  # nothing left behind by the atomic write
+    rebuilt, ckpt = model_from_checkpoint(path)
+    assert ckpt["epoch"] == 2
+    x = torch.randn(2, 1, 128, 173)
+    for a, b in zip(model.eval()(x), rebuilt(x), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_untrusted_pickle_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "zoo-checkpoint/1", "payload": _Evil()}, f)
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "x.pt")
+    torch.save({"a": 1}, tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="not a zoo checkpoint"):
+        load_checkpoint(tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -135,3 +135,57 @@ def train_cmd(
             console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or 'data/vital-default.h5'}")
         console.print(f"  zoo export {run / 'best.pt'}")
         console.print("  zoo serve")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A vital-resnet18 checkpoint (best.pt).")],
+    data: Annotated[
+        Path | None, typer.Option(help="The dataset it was trained on: its held-out split is used.")
+    ] = None,
+    presets: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of .vital files made by people, rendered at a few notes, instead of the held-out split."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: <run>/eval).")] = None,
+    n_audio: Annotated[int, typer.Option(help="Clips rendered and scored by audio distance.")] = 48,
+    seed: Annotated[int, typer.Option(help="Seed of the clip choice and the random baseline.")] = 0,
+) -> None:
+    """Score a checkpoint against the init, random, mean and nearest-neighbour presets by rendered audio."""
+    if data is None and presets is None:
+        raise ValueError("give `--data PATH` (its held-out split) or `--presets DIR` (with `--data` for all baselines)")
+    if n_audio < 1:
+        raise ValueError("`--n-audio` must be at least 1")
+    from training import evaluate
+
+    out = out or checkpoint.parent / ("eval" if presets is None else "eval-presets")
+    if presets is None:
+        report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio=n_audio, seed=seed)
+    else:
+        report = evaluate.evaluate_presets(checkpoint, presets, out, data=data, seed=seed)
+    _print_audio_table(report["audio"])
+    console.print(f"report: {out / 'report.json'}; spectrograms: {out / 'spectrograms.png'}; audio: {out / 'wavs'}")
+
+
+def _print_audio_table(audio: dict) -> None:
+    from rich.table import Table
+
+    from training.evaluate import METHODS
+
+    table = Table(title=f"{audio['metric']} over {audio['n_clips']} clips")
+    for col in ("method", "mean", "median", "model closer on", "silent renders"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for m in [m for m in METHODS if m in audio]:
+        row = audio[m]
+        closer = row.get("model_closer_share")
+        table.add_row(
+            m,
+            f"{row['mean']:.3f}" if row["mean"] is not None else "-",
+            f"{row['median']:.3f}" if row["median"] is not None else "-",
+            f"{closer:.0%}" if closer is not None else "",
+            str(row["silent_renders"]),
+        )
+    console.print(table)

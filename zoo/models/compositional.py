@@ -143,9 +143,7 @@ class CompositionalAgent(nn.Module):
         self.component_names = list(COMPONENTS)
         self.output_names = ["composed", "factorization_loss"]
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor, return_weights: bool = False
-    ) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, return_weights: bool = False) -> tuple[torch.Tensor, ...]:
         src = torch.cat(self.input_extractor(x), dim=1)  # (B, 3D, T)
         tgt = torch.cat(self.target_extractor(y), dim=1)  # (B, 3D, T)
         components = torch.cat([src, tgt], dim=1)  # (B, 6D, T), in COMPONENTS order
@@ -155,9 +153,9 @@ class CompositionalAgent(nn.Module):
         scale = torch.repeat_interleave(weights * len(COMPONENTS), d, dim=1).unsqueeze(-1)  # (B, 6D, 1)
         h = self.cascade(self.composer(components * scale))  # (B, model_dim, T)
         out = self.head(h)  # (B, encoding_dim, T)
-        factorization = (self.input_decoder(src) - x).pow(2).mean(dim=(1, 2)) + (
-            self.target_decoder(tgt) - y
-        ).pow(2).mean(dim=(1, 2))  # (B,)
+        src_error = (self.input_decoder(src) - x).pow(2).mean(dim=(1, 2))  # (B,)
+        tgt_error = (self.target_decoder(tgt) - y).pow(2).mean(dim=(1, 2))  # (B,)
+        factorization = src_error + tgt_error
         if return_weights:
             return out, factorization, weights
         return out, factorization

@@ -133,8 +133,10 @@ def train_cmd(
         console.print("next:")
         if trainer.task.family == "vital_resnet":
             console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or 'data/vital-default.h5'}")
-        console.print(f"  zoo export {run / 'best.pt'}")
-        console.print("  zoo serve")
+            console.print(f"  zoo export {run / 'best.pt'}")
+            console.print("  zoo serve")
+        else:
+            console.print(f"  zoo export {run / 'best.pt'}")
 
 
 @app.command("evaluate")

@@ -244,7 +244,7 @@ class Trainer:
         if isinstance(self.sampler, DistributedSampler):
             self.sampler.set_epoch(epoch)
         else:
-            self.sampler.generator.manual_seed(cfg.seed * 1000 + epoch)
+            self.sampler.generator.manual_seed(cfg.seed + epoch)  # as DistributedSampler
         self.model.train()
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()

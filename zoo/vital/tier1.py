@@ -97,7 +97,7 @@ def _effects() -> list[ContinuousParam]:
         ContinuousParam("chorus_mod_depth", "chorus", 0.0, 1.0, "linear", "chorus_on", "%"),
         ContinuousParam("delay_dry_wet", "delay", 0.0, 1.0, "linear", "delay_on", "%"),
         ContinuousParam("delay_feedback", "delay", -1.0, 1.0, "linear", "delay_on", "%"),
-        ContinuousParam("delay_frequency", "delay", -2.0, 9.0, "exponential", "delay_on", "Hz"),
+        ContinuousParam("delay_frequency", "delay", -2.0, 9.0, "exponential", "delay_on"),
         ContinuousParam("reverb_dry_wet", "reverb", 0.0, 1.0, "linear", "reverb_on", "%"),
         ContinuousParam("reverb_size", "reverb", 0.0, 1.0, "linear", "reverb_on", "%"),
         ContinuousParam("reverb_decay_time", "reverb", -6.0, 6.0, "exponential", "reverb_on", "secs"),

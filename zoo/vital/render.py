@@ -51,6 +51,11 @@ class VitalRenderer:
         self._controls: dict[str, Any] = {}
         self._base_loaded = False
 
+    @property
+    def synth(self) -> Any:
+        """The ``vita.Synth`` this renderer owns (replaced after a failed load)."""
+        return self._synth
+
     # ------------------------------------------------------------------------------------------------
 
     def _load(self, text: str, label: str) -> None:

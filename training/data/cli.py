@@ -122,3 +122,19 @@ def inspect_cmd(
         plot_parameters(path, folder / "params.png")
         plot_spectrograms(path, folder / "spectrograms.png", n=n_spectrograms)
         console.print(f"plots: {folder / 'params.png'}, {folder / 'spectrograms.png'}", highlight=False)
+
+
+@app.command("songs")
+@user_errors
+def songs_cmd(
+    out: Annotated[Path, typer.Option("--out", help="HDF5 file to write, e.g. data/songs.h5.")],
+    n_songs: Annotated[int, typer.Option("--n-songs", help="Songs to render (24 s each).")] = 192,
+    workers: Annotated[int, typer.Option(help="Rendering processes, one Vital synth each.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the songs and their presets.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Render verse/chorus songs with Vital, labelled per frame, for chorus-cnn (`zoo train chorus-cnn --data`)."""
+    from training.data.songs import generate_songs
+
+    path = generate_songs(out, n_songs, seed=seed, workers=workers, progress=progress)
+    console.print(f"{n_songs} songs written to {path}", highlight=False)

@@ -11,7 +11,7 @@ into the model's buffers at the start of training, so a checkpoint or export tak
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,9 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from training.growth import GrowthCallback, GrowthConfig, param_groups
 from training.tasks import register_task
 from training.tasks.base import Batch, Callback, Task
-
-if TYPE_CHECKING:
-    from training.trainer import Trainer
+from training.tasks.input_stats import InputStandardisation
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -61,16 +59,6 @@ def digits_splits(val_fraction: float = 0.1) -> dict[str, DigitsDataset]:
         "val": DigitsDataset(x_val, y_val),
         "test": DigitsDataset(x_test, y_test),
     }
-
-
-class InputStandardisation(Callback):
-    """Writes the training inputs' per-feature mean and std into the model (``model.set_input_stats``)."""
-
-    def __init__(self, x: torch.Tensor) -> None:
-        self.mean, self.std = x.mean(0), x.std(0)
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        trainer.raw_model.set_input_stats(self.mean, self.std)
 
 
 @torch.no_grad()
@@ -128,7 +116,8 @@ class StructureNetTask(Task):
     def callbacks(self) -> list[Callback]:
         if self.splits is None:
             raise RuntimeError("callbacks() needs datasets() first")
-        standardise = InputStandardisation(self.splits["train"].x)
+        x = self.splits["train"].x
+        standardise = InputStandardisation(x.mean(0), x.std(0))
         return [standardise] if self.growth is None else [standardise, self.growth]
 
     def checkpoint_extras(self) -> dict[str, Any]:

@@ -35,16 +35,23 @@ def test_fixes_of_the_note_are_in_the_architecture():
 
 
 def test_input_normalisation_lives_in_the_model():
-    model = zoo.create_model("chorus-cnn").eval()
+    model = zoo.create_model("chorus-cnn", center=False).eval()
     x = torch.rand(2, 64, 50) * 5 + 3
     mean, std = x.mean(dim=(0, 2)), x.std(dim=(0, 2))
     standardised = model((x - mean[:, None]) / std[:, None])
-    model.set_input_stats(mean, std)
+    model.fit_input_stats(x)
     torch.testing.assert_close(model(x), standardised, rtol=1e-4, atol=1e-5)
 
 
+def test_centring_ignores_what_is_constant_over_a_song():
+    model = zoo.create_model("chorus-cnn").eval()
+    x = torch.rand(2, 64, 80)
+    offset = torch.randn(2, 64, 1)  # a per-song, per-band level: another mix, another preset's colour
+    torch.testing.assert_close(model(x + offset), model(x), rtol=1e-4, atol=1e-4)
+
+
 def test_receptive_field_is_what_the_docstring_says():
-    model = zoo.create_model("chorus-cnn", dropout=0.0).eval()
+    model = zoo.create_model("chorus-cnn", center=False).eval()  # centring uses every frame on purpose
     assert model.receptive_field == 253
     x = torch.randn(1, 64, 600)
     y = x.clone()

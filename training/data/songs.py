@@ -276,6 +276,7 @@ def generate_songs(out: str | Path, n_songs: int, seed: int = 0, workers: int = 
                 done = pool.map(_make_song, jobs, chunksize=1)
                 for index, feats, labs, meta in tqdm(done, total=n_songs, desc="songs", disable=not progress):
                     features[index], labels[index], songs[index] = feats, labs, meta
+        os.chmod(tmp, 0o644)  # mkstemp creates it private; the finished file is an ordinary data file
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -4,8 +4,8 @@ The data is the song-structure set of ``training/data/songs.py``, rendered with 
 ``--data`` the default set (``DEFAULT_N_SONGS`` songs, about a minute and a half on two cores) is generated
 into ``DEFAULT_DATA`` the first time and reused after. Songs are split by song with a fixed seed
 (``SPLIT_SEED``): 10 % test (never used for any choice; see :func:`evaluate_checkpoint`), 10 % validation,
-the rest training. Training items are random ``crop``-frame windows of a song; validation and test use whole
-songs.
+the rest training. Training items are random ``crop``-frame windows of a song, shifted by up to
+``band_shift`` mel bands (augmentation); validation and test use whole songs.
 
 Every epoch logs, beside the engine's per-step loss and gradient norm: ``train_loss``, ``train_grad_norm`` and
 ``train_chorus_pct`` (means over the epoch's steps), and on the validation songs ``val_frame_acc``,
@@ -40,15 +40,19 @@ TEST_FRACTION = VAL_FRACTION = 0.1
 
 
 class SongFramesDataset(Dataset):
-    """Items ``{"x": (n_features, T) float32, "y": (T,) int64}``; with ``crop`` a random window of that many
-    frames (training), else the whole song."""
+    """Items ``{"x": (n_features, T) float32, "y": (T,) int64}``. With ``crop``: a random window of that many
+    frames, shifted by up to ``band_shift`` mel bands (edge bands repeated; a small change of pitch and
+    brightness) for training; without: the whole song, as is."""
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, crop: int | None = None) -> None:
+    def __init__(
+        self, features: np.ndarray, labels: np.ndarray, crop: int | None = None, band_shift: int = 0
+    ) -> None:
         self.x = torch.as_tensor(features, dtype=torch.float32)  # (N, F, T)
         self.y = torch.as_tensor(labels, dtype=torch.long)  # (N, T)
         if crop is not None and not 1 <= crop <= self.x.shape[-1]:
             raise ValueError(f"crop must be between 1 and the song length {self.x.shape[-1]}, got {crop}")
         self.crop = crop
+        self.band_shift = band_shift
 
     def __len__(self) -> int:
         return len(self.y)
@@ -58,6 +62,10 @@ class SongFramesDataset(Dataset):
         if self.crop is not None and self.crop < x.shape[-1]:
             start = int(torch.randint(0, x.shape[-1] - self.crop + 1, ()))
             x, y = x[:, start : start + self.crop], y[start : start + self.crop]
+        if self.band_shift:
+            shift = int(torch.randint(-self.band_shift, self.band_shift + 1, ()))
+            index = (torch.arange(x.shape[0]) - shift).clamp(0, x.shape[0] - 1)
+            x = x[index]
         return {"x": x, "y": y}
 
 
@@ -134,6 +142,7 @@ class ChorusTask(Task):
     family = "chorus_cnn"
     defaults: ClassVar[dict[str, Any]] = {"epochs": 30, "batch_size": 16, "lr": 2e-3, "warmup_epochs": 1}
     crop: ClassVar[int] = 384
+    band_shift: ClassVar[int] = 3
 
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
@@ -156,7 +165,9 @@ class ChorusTask(Task):
         features, labels, self.attrs = load_songs(self.path)
         idx = split_songs(len(labels))
         self.splits = {
-            "train": SongFramesDataset(features[idx["train"]], labels[idx["train"]], crop=self.crop),
+            "train": SongFramesDataset(
+                features[idx["train"]], labels[idx["train"]], crop=self.crop, band_shift=self.band_shift
+            ),
             "val": SongFramesDataset(features[idx["val"]], labels[idx["val"]]),
             "test": SongFramesDataset(features[idx["test"]], labels[idx["test"]]),
         }
@@ -186,8 +197,7 @@ class ChorusTask(Task):
         return metrics | self.stats.read()
 
     def callbacks(self) -> list[Callback]:
-        x = self.splits["train"].x  # (N, F, T)
-        return [InputStandardisation(x.mean(dim=(0, 2)), x.std(dim=(0, 2))), self.stats]
+        return [InputStandardisation(self.splits["train"].x), self.stats]
 
     def checkpoint_extras(self) -> dict[str, Any]:
         front_end = self.attrs.get("front_end")

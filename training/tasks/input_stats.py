@@ -1,4 +1,4 @@
-"""A callback that writes the training data's input statistics into a model before training starts."""
+"""A callback that fits a model's input standardisation to the training data before training starts."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ if TYPE_CHECKING:
 
 
 class InputStandardisation(Callback):
-    """Calls ``model.set_input_stats(mean, std)`` at the start of training, so the model standardises its raw
-    input itself (and a checkpoint or an export carries the statistics in its buffers)."""
+    """Calls ``model.fit_input_stats(x)`` with the training inputs at the start of training, so the model
+    standardises its raw input itself (and a checkpoint or an export carries the statistics in its buffers).
+    Each model knows how it normalises (per feature, per band after centring ...)."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.mean, self.std = mean, std
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x
 
     def on_train_start(self, trainer: Trainer) -> None:
-        trainer.raw_model.set_input_stats(self.mean, self.std)
+        trainer.raw_model.fit_input_stats(self.x)

@@ -116,8 +116,7 @@ class StructureNetTask(Task):
     def callbacks(self) -> list[Callback]:
         if self.splits is None:
             raise RuntimeError("callbacks() needs datasets() first")
-        x = self.splits["train"].x
-        standardise = InputStandardisation(x.mean(0), x.std(0))
+        standardise = InputStandardisation(self.splits["train"].x)
         return [standardise] if self.growth is None else [standardise, self.growth]
 
     def checkpoint_extras(self) -> dict[str, Any]:

@@ -239,6 +239,11 @@ class StructureNet(nn.Module):
         self.input_mean.copy_(mean.to(self.input_mean))
         self.input_std.copy_(std.clamp_min(1e-3).to(self.input_std))
 
+    @torch.no_grad()
+    def fit_input_stats(self, x: torch.Tensor) -> None:
+        """Set the standardisation from training inputs (N, in_dim)."""
+        self.set_input_stats(x.mean(0), x.std(0))
+
     # ---------------------------------------------------------------- forward
     def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """``[a_0, a_1, ..., a_L, logits]``: the standardised input, every hidden activation and the output."""

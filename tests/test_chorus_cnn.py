@@ -125,3 +125,17 @@ def test_task_trains_in_the_engine_and_logs_chorus_share_and_grad_norm(tmp_path,
     assert report["n_frames"] == len(split_songs(12)["test"]) * 64
     assert report["frame_acc"] > 0.7  # the toy cue is easy
     assert summary["skipped_steps"] == 0
+
+
+def test_chorus_report_puts_the_command_first_and_the_held_out_accuracy_in_the_table():
+    from training.experiments.chorus_verse import chorus_markdown
+
+    report = {
+        "data": "songs.h5", "n_frames": 1034, "frame_acc": 0.9, "chorus_pct": 40.0, "true_chorus_pct": 45.0,
+        "chorus_precision": 0.8, "chorus_recall": 0.85, "per_song_acc": [0.95, 0.85],
+    }  # fmt: skip
+    epochs = [{"epoch": 0, "val_loss": 0.5, "val_frame_acc": 0.8, "val_chorus_pct": 30.0, "train_loss": 0.6}]
+    info = {"n_songs": 20, "n_train": 16, "n_val": 2, "n_params": 10, "epochs": 1, "train_seconds": 3.0}
+    text = chorus_markdown(report, epochs, "zoo experiment chorus-verse", info)
+    assert text.splitlines()[3] == "zoo experiment chorus-verse"
+    assert "**90.0 %**" in text and "55.0 %" in text  # accuracy, and the majority-class baseline

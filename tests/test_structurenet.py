@@ -182,3 +182,45 @@ def test_task_data_is_the_shipped_digits_split_by_class():
     assert torch.isfinite(loss) and 0.0 <= float(logs["acc"]) <= 1.0
     metrics = task.validate(model.eval(), DataLoader(val, batch_size=64), torch.device("cpu"))
     assert {"val_loss", "val_acc", "val_dead_share", "val_active_connections"} <= set(metrics)
+
+
+def _fake(density: float, variant: str, acc: float, seed: int = 0):
+    from training.experiments.structurenet import RunResult
+
+    actions = {"patch": 2} if variant != "static" else {}
+    return RunResult(density, variant, seed, 2, acc, 0.1, [0.1, acc], actions=actions, final_structure={"hidden": [8]})
+
+
+def test_ladder_report_locates_the_cliff_and_judges_the_note():
+    from training.experiments.structurenet import ladder_markdown, ladder_summary
+
+    accs = {1.0: 0.97, 0.1: 0.96, 0.05: 0.95, 0.02: 0.90, 0.01: 0.30, 0.005: 0.12}
+    summary = ladder_summary([_fake(d, "static", a + 0.01 * s, s) for d, a in accs.items() for s in range(2)])
+    assert (summary["cliff"]["from"], summary["cliff"]["to"]) == (0.02, 0.01)
+    assert summary["threshold"] == 0.02
+    text = ladder_markdown(summary, "zoo experiment sparsity-ladder", seeds=2, epochs=2)
+    assert text.splitlines()[2:5] == ["```bash", "zoo experiment sparsity-ladder", "```"]
+    assert "on this data the cliff is at the notes' 2 %" in text
+
+
+def test_rescue_report_says_whether_growth_rescues():
+    from training.experiments.structurenet import rescue_markdown, rescue_summary
+
+    results = [
+        _fake(0.01, "static", 0.2),
+        _fake(0.01, "growth", 0.85),
+        _fake(0.01, "patches only", 0.8),
+    ]
+    text = rescue_markdown(rescue_summary(results), "zoo experiment cliff-rescue", seeds=1, epochs=2)
+    assert "| 1 % |" in text and "20.0 %" in text and "85.0 %" in text
+    assert "growth rescues learning below the cliff, and 97 % is not reached" in text
+
+
+def test_experiment_flags_are_checked():
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    result = CliRunner().invoke(app, ["experiment", "cliff-rescue", "--densities", "half"])
+    assert result.exit_code == 1
+    assert "`--densities` must be comma-separated fractions" in result.output

@@ -1,7 +1,7 @@
 """chorus-cnn's task: label every frame of a synthesized song verse or chorus.
 
 The data is the song-structure set of ``training/data/songs.py``, rendered with Vital on demand: without
-``--data`` the default set (``DEFAULT_N_SONGS`` songs, about a minute and a half on two cores) is generated
+``--data`` the default set (``DEFAULT_N_SONGS`` songs, a little over a minute on two free cores) is generated
 into ``DEFAULT_DATA`` the first time and reused after. Songs are split by song with a fixed seed
 (``SPLIT_SEED``): 10 % test (never used for any choice; see :func:`evaluate_checkpoint`), 10 % validation,
 the rest training. Training items are random ``crop``-frame windows of a song, shifted by up to

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from zoo.console import console, user_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -16,3 +20,27 @@ _GROUPS = {"data": "training.data.cli", "experiment": "training.experiments.cli"
 for _name, _module in _GROUPS.items():
     if importlib.util.find_spec(_module.rsplit(".", 1)[0]) and importlib.util.find_spec(_module):
         app.add_typer(importlib.import_module(_module).app, name=_name)
+
+
+# --- zoo export ----------------------------------------------------------------------------------
+@app.command("export")
+@user_errors
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `zoo train`, e.g. runs/<model>/<run>/best.pt.")],
+    format: Annotated[str, typer.Option("--format", help="Comma-separated: onnx, torchscript.")] = "onnx,torchscript",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Bundle folder (default: artifacts/<model>/<run or timestamp>).")
+    ] = None,
+) -> None:
+    """Export a checkpoint to ONNX and TorchScript (raw waveform in), check parity, write card.json."""
+    from training.export import export_checkpoint
+
+    formats = [f.strip() for f in format.split(",") if f.strip()]
+    with console.status("exporting and checking parity ..."):
+        result = export_checkpoint(checkpoint, out, formats=formats)
+    for name, info in result.card["files"].items():
+        console.print(f"wrote {result.out_dir / name} ({info['bytes'] / 1e6:.1f} MB, sha256 {info['sha256'][:12]})")
+    console.print(f"wrote {result.out_dir / 'card.json'}")
+    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card["parity"]["max_abs_error"].items())
+    console.print(f"parity vs eager, max abs error (tolerance {result.card['parity']['tolerance']:g}): {parity}")
+    console.print(f"next: [bold]zoo serve {result.out_dir}[/]")

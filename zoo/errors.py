@@ -19,3 +19,19 @@ class AudioDecodeError(ZooError, ValueError):
 
 class WeightsNotFoundError(ZooError, FileNotFoundError):
     """Pretrained weights were asked for but no local weights file exists."""
+
+
+class AudioTooLongError(AudioDecodeError):
+    """Audio longer than the configured limit."""
+
+
+class ExportError(ZooError, ValueError):
+    """A model or checkpoint that cannot be exported as asked."""
+
+
+class ParityError(ExportError):
+    """An exported runtime whose outputs differ from eager PyTorch beyond tolerance."""
+
+
+class ArtifactError(ZooError, ValueError):
+    """An artifact bundle that is missing, incomplete or does not match its card."""

@@ -1,0 +1,293 @@
+"""Finding the main note of a recording and cutting the 2 s clip a model sees.
+
+A real recording is rarely one clean note starting at sample 0: it is a phrase of several notes, with
+silence, overlapping release tails and legato changes. The training clips are single notes that start
+at sample 0 and last 2 s, so before a model sees a recording:
+
+1. **Onsets.** A 2048-point STFT (hop 512, ~11.6 ms) gives the spectral flux (sum of the positive change of
+   the log-compressed magnitude between frames). Peaks of the flux above a moving median threshold are
+   onsets, at least 50 ms apart; the first frame where the level rises out of silence is one too.
+   Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it.
+2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
+   peak). Its prominence is the summed frame RMS over its first 2 s: longer and louder notes win.
+3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
+   threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of the chosen note
+   (after a 30 ms attack, up to 1 s); the median of the voiced frames' f0 is the note. Unpitched sounds
+   (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
+4. **Window.** 2 s starting at the onset; when another note starts inside the window, the clip is faded
+   out over 10 ms there and the rest is zeroed (training clips hold one note); then the loudness
+   normalisation of ``zoo.audio.normalize_loudness``.
+
+:func:`prepare_note_clip` does all four; the server, ``zoo predict`` and training-side tools call it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, SILENCE_RMS_DB, fit_length, normalize_loudness
+from zoo.errors import AudioDecodeError
+
+N_FFT = 2048
+HOP = 512
+FLUX_LAG = 2
+MIN_ONSET_GAP_S = 0.05
+ACTIVE_RANGE_DB = 40.0  # a frame counts as sounding within this range of the loudest frame
+ATTACK_SKIP_S = 0.03
+PITCH_SPAN_S = 1.0
+YIN_WINDOW = 2048
+YIN_THRESHOLD = 0.15
+F_MIN, F_MAX = 30.0, 4200.0
+ISOLATION_FADE_S = 0.01
+NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+@dataclass(frozen=True)
+class Note:
+    """The main note of a recording. Samples are at the recording's rate (44.1 kHz after ``load_audio``)."""
+
+    onset_sample: int
+    end_sample: int
+    midi: int
+    frequency_hz: float
+    pitched: bool
+    confidence: float  # 0..1: share of voiced frames times their periodicity
+    notes_found: int
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def name(self) -> str:
+        """Scientific pitch name with middle C = C4 (MIDI 60)."""
+        return f"{NOTE_NAMES[self.midi % 12]}{self.midi // 12 - 1}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(
+            name=self.name,
+            onset_seconds=round(self.onset_sample / self.sample_rate, 4),
+            duration_seconds=round((self.end_sample - self.onset_sample) / self.sample_rate, 4),
+            frequency_hz=round(self.frequency_hz, 3),
+            confidence=round(self.confidence, 3),
+        )
+        return d
+
+
+def hz_to_midi(hz: float) -> int:
+    """Nearest MIDI note of a frequency, clamped to 0..127."""
+    return int(min(127, max(0, round(69 + 12 * math.log2(hz / 440.0)))))
+
+
+# --------------------------------------------------------------------------------------------------
+# Frames, onsets, segments
+
+
+def _frames(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Centred frames (zero padding of n_fft/2 both sides): frame t is centred on sample t*hop. (T, n_fft)"""
+    padded = np.pad(audio, (n_fft // 2, n_fft // 2))
+    n = 1 + (len(padded) - n_fft) // hop
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n]
+
+
+def _spectral_flux_and_level(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flux (T,), frame RMS in dBFS (T,)) for centred 2048/512 frames."""
+    frames = _frames(audio, N_FFT, HOP)  # (T, 2048)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
+    peak = float(np.max(np.abs(audio))) or 1.0
+    window = np.hanning(N_FFT).astype(np.float32)
+    mag = np.abs(np.fft.rfft(frames * (window / peak), axis=1))  # (T, 1025)
+    logmag = np.log1p(100.0 * mag)
+    # SuperFlux (Boeck & Widmer 2013): compare with the frame two hops back, max-filtered over 3 bins, so
+    # vibrato and the beating of low notes do not read as onsets.
+    ref = np.maximum(logmag, np.maximum(np.roll(logmag, 1, axis=1), np.roll(logmag, -1, axis=1)))
+    ref = np.concatenate([np.zeros((FLUX_LAG, ref.shape[1])), ref[:-FLUX_LAG]])
+    return np.maximum(0.0, logmag - ref).sum(axis=1), level
+
+
+def _pick_onsets(flux: np.ndarray, level: np.ndarray) -> list[int]:
+    """Onset frames: flux peaks over a moving-median threshold, plus rises out of silence."""
+    n = len(flux)
+    gap = max(1, round(MIN_ONSET_GAP_S * SAMPLE_RATE / HOP))
+    active = level > max(level.max() - ACTIVE_RANGE_DB, SILENCE_RMS_DB)
+    floor = 0.1 * float(flux[active].max()) if active.any() else 0.0
+    half = 16  # ~190 ms each side for the moving median
+    padded = np.pad(flux, half, mode="edge")
+    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
+    candidates = []
+    for t in range(n):
+        lo, hi = max(0, t - 3), min(n, t + 4)
+        if flux[t] < flux[lo:hi].max() or flux[t] <= 1.5 * median[t] + floor:
+            continue
+        if not active[t : min(n, t + 4)].any():
+            continue  # a flux peak in silence is noise
+        candidates.append((t, flux[t]))
+    # Rises out of silence are onsets even where the flux peak is weak (slow attacks).
+    rises = np.flatnonzero(active & ~np.concatenate([[False], active[:-1]]))
+    candidates += [(int(t), math.inf) for t in rises]
+    # One onset per group of candidates closer than the gap: the rise out of silence if there is one
+    # (it marks the true start), else the strongest flux peak.
+    onsets: list[int] = []
+    group: list[tuple[int, float]] = []
+    for t, s in sorted(candidates) + [(n + gap, 0.0)]:
+        if group and t - group[0][0] >= gap:
+            rise = [g for g, strength in group if strength == math.inf]
+            onsets.append(min(rise) if rise else max(group, key=lambda c: c[1])[0])
+            group = []
+        group.append((t, s))
+    return onsets
+
+
+def _refine_onset(audio: np.ndarray, frame: int) -> int:
+    """Sample of the rise of a 5.8 ms RMS envelope near an onset frame (the frame's own estimate when the
+    level barely moves, as at a legato change)."""
+    guess = max(0, frame * HOP)
+    lo, hi = max(0, frame * HOP - N_FFT // 2 - HOP), min(len(audio), frame * HOP + N_FFT // 2 + HOP)
+    win, step = 256, 32
+    region = audio[lo:hi]
+    if len(region) < 2 * win:
+        return guess
+    env = np.sqrt(np.mean(np.lib.stride_tricks.sliding_window_view(region**2, win)[::step], axis=1))
+    top = int(np.argmax(env))
+    base = float(env[: top + 1].min())
+    if env[top] < 2.0 * base + 1e-9:
+        return guess
+    below = np.flatnonzero(env[: top + 1] <= base + 0.15 * (env[top] - base))
+    start = int(below[-1]) if len(below) else 0
+    return lo + start * step + win // 2
+
+
+def _segments(onsets: list[int], level: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) frames of every note; a note ends at the next onset or 40 dB under its peak."""
+    out = []
+    n = len(level)
+    for i, start in enumerate(onsets):
+        end = onsets[i + 1] if i + 1 < len(onsets) else n
+        seg = level[start:end]
+        sounding = np.flatnonzero(seg > seg.max() - ACTIVE_RANGE_DB)
+        out.append((start, start + int(sounding[-1]) + 1 if len(sounding) else start + 1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Pitch (YIN)
+
+
+def yin(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise YIN: (f0 in Hz (F,), aperiodicity (F,)); aperiodicity is the CMNDF value at the chosen
+    lag (0 = perfectly periodic). Frames span ``YIN_WINDOW`` plus the largest lag."""
+    tau_min = max(2, int(sample_rate / F_MAX))
+    tau_max = int(math.ceil(sample_rate / F_MIN))
+    span = YIN_WINDOW + tau_max
+    if len(audio) < span:
+        audio = np.pad(audio, (0, span - len(audio)))
+    x = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), span)[::hop]  # (F, span)
+    n_fft = 1 << (span + YIN_WINDOW - 1).bit_length()
+    # r(tau) = sum_j x_j x_{j+tau} over the first YIN_WINDOW samples, by FFT cross-correlation.
+    cross = np.fft.irfft(np.conj(np.fft.rfft(x[:, :YIN_WINDOW], n_fft)) * np.fft.rfft(x, n_fft), n_fft)
+    cross = cross[:, : tau_max + 1]
+    sq = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * x, axis=1)], axis=1)
+    e0 = sq[:, YIN_WINDOW : YIN_WINDOW + 1]
+    taus = np.arange(tau_max + 1)
+    e_tau = sq[:, taus + YIN_WINDOW] - sq[:, taus]
+    diff = np.maximum(e0 + e_tau - 2 * cross, 0.0)  # (F, tau_max + 1)
+    cmndf = np.ones_like(diff)
+    cum = np.cumsum(diff[:, 1:], axis=1)
+    cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum, 1e-12)
+
+    f0 = np.zeros(x.shape[0])
+    aperiodicity = np.ones(x.shape[0])
+    for i, d in enumerate(cmndf):
+        below = np.flatnonzero(d[tau_min:] < YIN_THRESHOLD)
+        if len(below):
+            tau = tau_min + int(below[0])
+            while tau + 1 <= tau_max and d[tau + 1] < d[tau]:
+                tau += 1
+        else:
+            tau = tau_min + int(np.argmin(d[tau_min:]))
+        shift = 0.0
+        if tau_min < tau < tau_max:
+            a, b, c = d[tau - 1], d[tau], d[tau + 1]
+            denom = a - 2 * b + c
+            shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
+        f0[i] = sample_rate / (tau + shift)
+        aperiodicity[i] = float(d[tau])
+    return f0, aperiodicity
+
+
+def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, bool, float]:
+    """(f0 in Hz, pitched, confidence) of a sustained stretch of one note: the median f0 of the frames
+    whose aperiodicity is under the YIN threshold (in log frequency)."""
+    f0, aperiodicity = yin(audio, sample_rate)
+    voiced = aperiodicity < YIN_THRESHOLD
+    if voiced.sum() == 0:
+        best = int(np.argmin(aperiodicity))
+        return float(f0[best]), False, 0.0
+    hz = float(np.exp(np.median(np.log(f0[voiced]))))
+    confidence = float(voiced.mean() * (1.0 - np.median(aperiodicity[voiced])))
+    return hz, voiced.mean() >= 0.3, confidence
+
+
+# --------------------------------------------------------------------------------------------------
+# The main note and its clip
+
+
+def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
+    """Segment a mono recording into notes and return the most prominent one with its pitch.
+
+    Raises :class:`AudioDecodeError` when the recording is silent."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise AudioDecodeError(f"expected a non-empty mono waveform, got shape {audio.shape}")
+    flux, level = _spectral_flux_and_level(audio)
+    if level.max() < SILENCE_RMS_DB:
+        raise AudioDecodeError(f"the audio is silent (loudest frame {level.max():.1f} dBFS)")
+    onsets = _pick_onsets(flux, level)
+    segments = _segments(onsets, level)
+    max_frames = round(CLIP_SAMPLES / HOP)
+    rms = np.power(10.0, level / 20)
+    scores = [float(rms[s : min(e, s + max_frames)].sum()) for s, e in segments]
+    best = int(np.argmax(scores))
+    start_frame, end_frame = segments[best]
+
+    onset = _refine_onset(audio, start_frame)
+    if best + 1 < len(onsets):
+        end = max(onset + 1, _refine_onset(audio, onsets[best + 1]))
+    else:
+        end = min(len(audio), end_frame * HOP + HOP // 2)
+    lo = min(onset + int(ATTACK_SKIP_S * sample_rate), max(onset, end - YIN_WINDOW))
+    hi = min(end, lo + int(PITCH_SPAN_S * sample_rate))
+    hz, pitched, confidence = estimate_pitch(audio[lo:hi], sample_rate)
+    return Note(
+        onset_sample=int(onset),
+        end_sample=int(end),
+        midi=hz_to_midi(hz),
+        frequency_hz=hz,
+        pitched=bool(pitched),
+        confidence=confidence,
+        notes_found=len(onsets),
+        sample_rate=sample_rate,
+    )
+
+
+def note_window(audio: np.ndarray, note: Note, n_samples: int = CLIP_SAMPLES, isolate: bool = True) -> np.ndarray:
+    """``n_samples`` from the note's onset; with ``isolate``, silence from where the next note starts
+    (10 ms fade). Zero-padded at the end when the recording is shorter."""
+    clip = fit_length(np.asarray(audio[note.onset_sample : note.onset_sample + n_samples], dtype=np.float32), n_samples)
+    clip = clip.copy()
+    cut = note.end_sample - note.onset_sample
+    if isolate and note.end_sample < len(audio) and cut < n_samples:
+        fade = min(int(ISOLATION_FADE_S * note.sample_rate), cut)
+        clip[cut - fade : cut] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        clip[cut:] = 0.0
+    return clip
+
+
+def prepare_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
+    """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, the note).
+
+    The one path from a recording to model input: the server, ``zoo predict`` and evaluation use it.
+    Raises :class:`AudioDecodeError` for a silent recording."""
+    note = find_main_note(audio, sample_rate)
+    return normalize_loudness(note_window(audio, note)), note

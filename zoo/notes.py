@@ -9,7 +9,9 @@ at sample 0 and last 2 s, so before a model sees a recording:
    onsets, at least 50 ms apart; the first frame where the level rises out of silence is one too.
    Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it.
 2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
-   peak). Its prominence is the summed frame RMS over its first 2 s: longer and louder notes win.
+   peak). Consecutive segments at the same pitch with no silence between them are one note (tremolo and
+   wobble make flux peaks too). A note's prominence is its summed frame RMS over its first 2 s: longer
+   and louder notes win.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
    threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of the chosen note
    (after a 30 ms attack, up to 1 s); the median of the voiced frames' f0 is the note. Unpitched sounds
@@ -96,8 +98,8 @@ def _spectral_flux_and_level(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     frames = _frames(audio, N_FFT, HOP)  # (T, 2048)
     level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
     peak = float(np.max(np.abs(audio))) or 1.0
-    window = np.hanning(N_FFT).astype(np.float32)
-    mag = np.abs(np.fft.rfft(frames * (window / peak), axis=1))  # (T, 1025)
+    window = (np.hanning(N_FFT) / peak).astype(np.float32)
+    mag = np.abs(np.fft.rfft(frames * window, axis=1))  # (T, 1025)
     logmag = np.log1p(100.0 * mag)
     # SuperFlux (Boeck & Widmer 2013): compare with the frame two hops back, max-filtered over 3 bins, so
     # vibrato and the beating of low notes do not read as onsets.
@@ -111,7 +113,9 @@ def _pick_onsets(flux: np.ndarray, level: np.ndarray) -> list[int]:
     n = len(flux)
     gap = max(1, round(MIN_ONSET_GAP_S * SAMPLE_RATE / HOP))
     active = level > max(level.max() - ACTIVE_RANGE_DB, SILENCE_RMS_DB)
-    floor = 0.1 * float(flux[active].max()) if active.any() else 0.0
+    # Floor: well above the flux of a steady note, and not so high that the burst out of silence (the
+    # largest flux of all) hides the softer onsets of legato notes.
+    floor = max(3.0 * float(np.median(flux[active])), 0.02 * float(flux[active].max())) if active.any() else 0.0
     half = 16  # ~190 ms each side for the moving median
     padded = np.pad(flux, half, mode="edge")
     median = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
@@ -174,59 +178,85 @@ def _segments(onsets: list[int], level: np.ndarray) -> list[tuple[int, int]]:
 # Pitch (YIN)
 
 
-def yin(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Frame-wise YIN: (f0 in Hz (F,), aperiodicity (F,)); aperiodicity is the CMNDF value at the chosen
-    lag (0 = perfectly periodic). Frames span ``YIN_WINDOW`` plus the largest lag."""
-    tau_min = max(2, int(sample_rate / F_MAX))
-    tau_max = int(math.ceil(sample_rate / F_MIN))
-    span = YIN_WINDOW + tau_max
-    if len(audio) < span:
-        audio = np.pad(audio, (0, span - len(audio)))
-    x = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), span)[::hop]  # (F, span)
-    n_fft = 1 << (span + YIN_WINDOW - 1).bit_length()
-    # r(tau) = sum_j x_j x_{j+tau} over the first YIN_WINDOW samples, by FFT cross-correlation.
-    cross = np.fft.irfft(np.conj(np.fft.rfft(x[:, :YIN_WINDOW], n_fft)) * np.fft.rfft(x, n_fft), n_fft)
-    cross = cross[:, : tau_max + 1]
-    sq = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * x, axis=1)], axis=1)
-    e0 = sq[:, YIN_WINDOW : YIN_WINDOW + 1]
-    taus = np.arange(tau_max + 1)
-    e_tau = sq[:, taus + YIN_WINDOW] - sq[:, taus]
-    diff = np.maximum(e0 + e_tau - 2 * cross, 0.0)  # (F, tau_max + 1)
-    cmndf = np.ones_like(diff)
-    cum = np.cumsum(diff[:, 1:], axis=1)
-    cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum, 1e-12)
+def yin(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = HOP) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise YIN, frame t centred on sample t*hop: (f0 in Hz (T,), aperiodicity (T,)), T = len // hop + 1.
 
-    f0 = np.zeros(x.shape[0])
-    aperiodicity = np.ones(x.shape[0])
-    for i, d in enumerate(cmndf):
-        below = np.flatnonzero(d[tau_min:] < YIN_THRESHOLD)
-        if len(below):
-            tau = tau_min + int(below[0])
-            while tau + 1 <= tau_max and d[tau + 1] < d[tau]:
-                tau += 1
-        else:
-            tau = tau_min + int(np.argmin(d[tau_min:]))
-        shift = 0.0
-        if tau_min < tau < tau_max:
-            a, b, c = d[tau - 1], d[tau], d[tau + 1]
-            denom = a - 2 * b + c
-            shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
-        f0[i] = sample_rate / (tau + shift)
-        aperiodicity[i] = float(d[tau])
+    Runs at half the sample rate (libsoxr), which keeps every f0 up to ``F_MAX`` and quarters the cost. The
+    aperiodicity is the cumulative mean normalised difference at the chosen lag (0: perfectly periodic)."""
+    import soxr
+
+    n_frames = len(audio) // hop + 1
+    rate = sample_rate // 2
+    x = soxr.resample(np.asarray(audio, dtype=np.float32), sample_rate, rate).astype(np.float64)
+    hop, window = hop // 2, YIN_WINDOW // 2
+    tau_min, tau_max = max(2, int(rate / F_MAX)), int(math.ceil(rate / F_MIN))
+    span = window + tau_max
+    padded = np.pad(x, (window // 2, span + hop * n_frames))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, span)[::hop][:n_frames]  # (T, span)
+    n_fft = 1 << (span + window - 1).bit_length()
+    taus = np.arange(tau_max + 1)
+    f0 = np.zeros(n_frames)
+    aperiodicity = np.ones(n_frames)
+    for b in range(0, n_frames, 256):
+        x = frames[b : b + 256]
+        # d(tau) = e(0) + e(tau) - 2 r(tau), r by FFT cross-correlation over the first `window` samples.
+        cross = np.fft.irfft(np.conj(np.fft.rfft(x[:, :window], n_fft)) * np.fft.rfft(x, n_fft), n_fft)
+        sq = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * x, axis=1)], axis=1)
+        e_tau = sq[:, taus + window] - sq[:, taus]
+        diff = np.maximum(sq[:, window : window + 1] + e_tau - 2 * cross[:, : tau_max + 1], 0.0)
+        cmndf = np.ones_like(diff)
+        cmndf[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+        d = cmndf[:, tau_min:]  # lags from tau_min
+        rows = np.arange(len(d))
+        below = d < YIN_THRESHOLD
+        # The first dip under the threshold, followed down to its minimum; else the global minimum.
+        tau = np.where(below.any(axis=1), below.argmax(axis=1), d.argmin(axis=1))
+        for _ in range(d.shape[1]):
+            step = (tau + 1 < d.shape[1]) & below.any(axis=1)
+            step &= d[rows, np.minimum(tau + 1, d.shape[1] - 1)] < d[rows, tau]
+            if not step.any():
+                break
+            tau = tau + step
+        # Parabolic interpolation of the minimum.
+        inner = (tau > 0) & (tau < d.shape[1] - 1)
+        lo = d[rows, np.maximum(tau - 1, 0)]
+        mid = d[rows, tau]
+        hi = d[rows, np.minimum(tau + 1, d.shape[1] - 1)]
+        denom = lo - 2 * mid + hi
+        shift = np.where(inner & (denom > 0), 0.5 * (lo - hi) / np.where(denom > 0, denom, 1.0), 0.0)
+        f0[b : b + len(d)] = rate / (tau + tau_min + shift)
+        aperiodicity[b : b + len(d)] = mid
     return f0, aperiodicity
 
 
-def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, bool, float]:
-    """(f0 in Hz, pitched, confidence) of a sustained stretch of one note: the median f0 of the frames
-    whose aperiodicity is under the YIN threshold (in log frequency)."""
-    f0, aperiodicity = yin(audio, sample_rate)
-    voiced = aperiodicity < YIN_THRESHOLD
-    if voiced.sum() == 0:
-        best = int(np.argmin(aperiodicity))
-        return float(f0[best]), False, 0.0
-    hz = float(np.exp(np.median(np.log(f0[voiced]))))
-    confidence = float(voiced.mean() * (1.0 - np.median(aperiodicity[voiced])))
-    return hz, voiced.mean() >= 0.3, confidence
+def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: int) -> tuple[float, bool, float]:
+    """(f0, pitched, confidence) over the sustained part of a segment: after the attack, at most 1 s."""
+    lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
+    hi = max(lo + 1, min(end, lo + round(PITCH_SPAN_S * SAMPLE_RATE / HOP)))
+    f, ap = f0[lo:hi], aperiodicity[lo:hi]
+    voiced = ap < YIN_THRESHOLD
+    if not voiced.any():
+        return float(f[int(np.argmin(ap))]), False, 0.0
+    hz = float(np.exp(np.median(np.log(f[voiced]))))  # median in log frequency
+    return hz, bool(voiced.mean() >= 0.3), float(voiced.mean() * (1.0 - np.median(ap[voiced])))
+
+
+def _merge_repeats(segments: list[tuple[int, int]], f0: np.ndarray, aperiodicity: np.ndarray) -> list[tuple[int, int]]:
+    """Join a segment to the previous one when it goes on at the same pitch (within half a semitone) with no
+    silence between them. Amplitude LFOs (tremolo, gating, wobble) and filter sweeps make flux peaks that
+    look like onsets; cutting such a sound at one of them would leave the model a fragment. The price: a
+    note re-struck at the same pitch stays part of the first strike's window."""
+    merged = [segments[0]]
+    for start, end in segments[1:]:
+        prev_start, prev_end = merged[-1]
+        a, a_pitched, _ = _segment_pitch(f0, aperiodicity, prev_start, prev_end)
+        b, b_pitched, _ = _segment_pitch(f0, aperiodicity, start, end)
+        same_pitch = a_pitched and b_pitched and abs(12 * math.log2(a / b)) < 0.5
+        if same_pitch and prev_end >= start:
+            merged[-1] = (prev_start, end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,17 +264,21 @@ def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[f
 
 
 def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
-    """Segment a mono recording into notes and return the most prominent one with its pitch.
+    """Segment a mono 44.1 kHz recording into notes and return the most prominent one with its pitch.
 
     Raises :class:`AudioDecodeError` when the recording is silent."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1 or audio.size == 0:
         raise AudioDecodeError(f"expected a non-empty mono waveform, got shape {audio.shape}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(
+            f"find_main_note works at {SAMPLE_RATE} Hz (zoo.audio.load_audio resamples), got {sample_rate}"
+        )
     flux, level = _spectral_flux_and_level(audio)
     if level.max() < SILENCE_RMS_DB:
         raise AudioDecodeError(f"the audio is silent (loudest frame {level.max():.1f} dBFS)")
-    onsets = _pick_onsets(flux, level)
-    segments = _segments(onsets, level)
+    f0, aperiodicity = yin(audio)
+    segments = _merge_repeats(_segments(_pick_onsets(flux, level), level), f0, aperiodicity)
     max_frames = round(CLIP_SAMPLES / HOP)
     rms = np.power(10.0, level / 20)
     scores = [float(rms[s : min(e, s + max_frames)].sum()) for s, e in segments]
@@ -252,21 +286,19 @@ def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
     start_frame, end_frame = segments[best]
 
     onset = _refine_onset(audio, start_frame)
-    if best + 1 < len(onsets):
-        end = max(onset + 1, _refine_onset(audio, onsets[best + 1]))
+    if best + 1 < len(segments):
+        end = max(onset + 1, _refine_onset(audio, segments[best + 1][0]))
     else:
         end = min(len(audio), end_frame * HOP + HOP // 2)
-    lo = min(onset + int(ATTACK_SKIP_S * sample_rate), max(onset, end - YIN_WINDOW))
-    hi = min(end, lo + int(PITCH_SPAN_S * sample_rate))
-    hz, pitched, confidence = estimate_pitch(audio[lo:hi], sample_rate)
+    hz, pitched, confidence = _segment_pitch(f0, aperiodicity, start_frame, end_frame)
     return Note(
         onset_sample=int(onset),
         end_sample=int(end),
         midi=hz_to_midi(hz),
         frequency_hz=hz,
-        pitched=bool(pitched),
+        pitched=pitched,
         confidence=confidence,
-        notes_found=len(onsets),
+        notes_found=len(segments),
         sample_rate=sample_rate,
     )
 

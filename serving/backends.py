@@ -6,6 +6,7 @@ Both take a batch of waveforms (B, 88200) float32 and return the card's outputs 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Protocol
 
 import numpy as np
@@ -110,7 +111,9 @@ class TorchScriptBackend:
             torch.set_num_threads(threads)
         path = artifact.file_for("torchscript")
         try:
-            self.module = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still works
+                self.module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as e:  # noqa: BLE001 - torch.jit raises RuntimeError subclasses and others
             raise ArtifactError(f"TorchScript cannot load {path}: {e}") from None
         self.device = device

@@ -280,7 +280,9 @@ def export_model(
         if "torchscript" in formats:
             path = tmp_dir / FILES["torchscript"]
             export_torchscript(module, example).save(str(path))
-            loaded = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still supported
+                loaded = torch.jit.load(str(path), map_location="cpu")
             with torch.no_grad():
                 errors["torchscript"] = _max_errors(reference, _as_tuple(loaded(*parity_inputs)), output_names)
         if "onnx" in formats:

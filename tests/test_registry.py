@@ -42,8 +42,8 @@ def test_model_card_describes_shapes_and_counts():
     assert card.family == "vital_resnet"
     assert card.inputs[0].shape == (1, 128, 173)
     assert card.outputs[0].name == "continuous"
-    assert card.outputs[0].shape == (62,)
-    assert len(card.outputs) == 1 + 20
+    assert card.outputs[0].shape == (68,)  # the Vital Tier-1 spec
+    assert len(card.outputs) == 1 + 24
     assert 11_000_000 < card.n_params < 12_500_000
     assert card.n_trainable < card.n_params  # conv1..layer2 frozen by default
     assert sum(card.params_by_module.values()) == card.n_params

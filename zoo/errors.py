@@ -21,6 +21,14 @@ class WeightsNotFoundError(ZooError, FileNotFoundError):
     """Pretrained weights were asked for but no local weights file exists."""
 
 
+class PresetError(ZooError, ValueError):
+    """A Vital preset that cannot be read, written or loaded: not JSON, not a preset, or rejected by Vital."""
+
+
+class DatasetError(ZooError, ValueError):
+    """A dataset file or generation request that cannot be used (bad arguments, missing features, schema)."""
+
+
 class AudioTooLongError(AudioDecodeError):
     """Audio longer than the configured limit."""
 

@@ -20,10 +20,11 @@ from torch import nn
 from zoo.audio import FrontEndConfig
 from zoo.errors import WeightsNotFoundError
 from zoo.registry import TensorSpec, register_model
+from zoo.vital.tier1 import tier1_spec
 
-# Used until a caller passes the counts of its parameter spec (the Vital Tier-1 spec does).
-DEFAULT_N_CONTINUOUS = 62
-DEFAULT_CATEGORICAL_OPTIONS: tuple[int, ...] = (2,) * 14 + (4, 5, 6, 8, 10, 16)
+# The Vital Tier-1 spec's counts (pure data: importing it creates no synth).
+DEFAULT_N_CONTINUOUS = tier1_spec().n_continuous
+DEFAULT_CATEGORICAL_OPTIONS: tuple[int, ...] = tuple(tier1_spec().categorical_n_options)
 
 
 def _conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:

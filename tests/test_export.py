@@ -24,6 +24,8 @@ from training.export import (
 from zoo.audio import CLIP_SAMPLES, FrontEndConfig, LogMelFrontEnd, normalize_loudness
 from zoo.errors import ExportError, ParityError
 
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # deprecated upstream, still supported
+
 EXPORTABLE = [name for name in zoo.list_models() if zoo.model_card(name).exportable]
 
 
@@ -84,12 +86,13 @@ def test_exported_front_end_equals_the_training_front_end(untrained_artifact, au
 
 def test_exported_front_end_equals_precomputed_training_mels(untrained_artifact, tmp_path):
     """The features stored by the dataset pipeline are the features the exported graph computes."""
-    data = pytest.importorskip("training.data")
+    generate = pytest.importorskip("training.data.generate")
+    precompute = pytest.importorskip("training.data.precompute")
     h5py = pytest.importorskip("h5py")
     out_dir = untrained_artifact.path
     path = tmp_path / "tiny.h5"
-    data.generate_dataset(path, n_presets=2, workers=1, seed=0, notes=(48, 72))
-    data.precompute_mels(path)
+    generate.generate_dataset(path, n_presets=2, workers=1, seed=0, notes=(48, 72), progress=False)
+    precompute.precompute_mels(path, progress=False)
     with h5py.File(path, "r") as f:
         audio = f["audio"][:].astype(np.float32)
         stored = f["features/mel_spectrogram"][:]

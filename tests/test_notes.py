@@ -55,6 +55,15 @@ def test_main_note_of_a_phrase(events, seconds, midi, onset):
     assert abs(note.onset_sample / SR - onset) < ONSET_TOLERANCE_S
 
 
+@pytest.mark.parametrize("attack", [0.05, 0.5])
+def test_slow_attack_starts_where_the_sound_starts(attack):
+    """A pad's 0.5 s attack crosses the activity threshold late; the window must still start at its start."""
+    x = np.concatenate([np.zeros(SR // 2, np.float32), _saw_note(57, 1.5, attack=attack)])
+    note = find_main_note(x)
+    assert note.midi == 57
+    assert -ONSET_TOLERANCE_S < note.onset_sample / SR - 0.5 < ONSET_TOLERANCE_S
+
+
 def test_tremolo_is_one_note_not_many():
     """An amplitude LFO makes flux peaks; the note must not be cut at the first one."""
     t = np.arange(int(2.5 * SR)) / SR

@@ -143,11 +143,19 @@ def _pick_onsets(flux: np.ndarray, level: np.ndarray) -> list[int]:
     return onsets
 
 
-def _refine_onset(audio: np.ndarray, frame: int) -> int:
-    """Sample of the rise of a 5.8 ms RMS envelope near an onset frame (the frame's own estimate when the
-    level barely moves, as at a legato change)."""
-    guess = max(0, frame * HOP)
-    lo, hi = max(0, frame * HOP - N_FFT // 2 - HOP), min(len(audio), frame * HOP + N_FFT // 2 + HOP)
+def _refine_onset(audio: np.ndarray, frame: int, level: np.ndarray) -> int:
+    """The sample where a note starts, near its onset frame.
+
+    A slow attack crosses the activity threshold well after it starts, so first walk back over the frames
+    where the level still falls going backwards and stays 10 dB over the floor before it. Then take the
+    last point of a 5.8 ms RMS envelope under its floor plus 1 % of the way to the local peak. At a legato change
+    the level barely moves: the frame's own position is kept."""
+    start_frame = frame
+    floor = max(float(level[max(0, frame - 86) : frame + 1].min()) + 10.0, float(level[frame]) - 60.0)
+    while start_frame > 0 and level[start_frame - 1] < level[start_frame] - 0.5 and level[start_frame - 1] > floor:
+        start_frame -= 1
+    guess = frame * HOP
+    lo, hi = max(0, start_frame * HOP - N_FFT // 2 - HOP), min(len(audio), frame * HOP + N_FFT // 2 + HOP)
     win, step = 256, 32
     region = audio[lo:hi]
     if len(region) < 2 * win:
@@ -157,7 +165,7 @@ def _refine_onset(audio: np.ndarray, frame: int) -> int:
     base = float(env[: top + 1].min())
     if env[top] < 2.0 * base + 1e-9:
         return guess
-    below = np.flatnonzero(env[: top + 1] <= base + 0.15 * (env[top] - base))
+    below = np.flatnonzero(env[: top + 1] <= base + 0.01 * (env[top] - base))
     start = int(below[-1]) if len(below) else 0
     return lo + start * step + win // 2
 
@@ -285,9 +293,9 @@ def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
     best = int(np.argmax(scores))
     start_frame, end_frame = segments[best]
 
-    onset = _refine_onset(audio, start_frame)
+    onset = _refine_onset(audio, start_frame, level)
     if best + 1 < len(segments):
-        end = max(onset + 1, _refine_onset(audio, segments[best + 1][0]))
+        end = max(onset + 1, _refine_onset(audio, segments[best + 1][0], level))
     else:
         end = min(len(audio), end_frame * HOP + HOP // 2)
     hz, pitched, confidence = _segment_pitch(f0, aperiodicity, start_frame, end_frame)

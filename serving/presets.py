@@ -90,20 +90,31 @@ class PreviewRenderer:
         self.renderer = VitalRenderer(spec)
 
     def preview(self, prediction: PresetPrediction, midi_note: int, reference: np.ndarray) -> dict[str, Any]:
-        """``reference``: the 2 s input clip. Returns the render as WAV base64 and the multi-scale spectral
-        distance to the input (None when the predicted preset renders silence)."""
+        """Render the preset so that it sounds at ``midi_note`` (the detected pitch) and compare it with
+        ``reference``, the 2 s input clip.
+
+        A predicted preset may transpose its oscillators, so the note that sounds at ``midi_note`` is not
+        always ``midi_note``: the first render's pitch is measured and, when it is off, the preset is played
+        again shifted by the difference. Returns the played note, the render as WAV base64 and the
+        multi-scale spectral distance to the input (None when the preset renders silence)."""
         from zoo.audio import SAMPLE_RATE, normalize_loudness
         from zoo.errors import AudioDecodeError
+        from zoo.notes import find_main_note
         from zoo.spectral import multiscale_spectral_distance
 
-        audio = self.renderer.render(prediction.document, int(midi_note))
+        played = int(midi_note)
+        audio = self.renderer.render(prediction.document, played)
         try:
+            sounding = find_main_note(audio)
+            if sounding.pitched and sounding.midi != played:
+                played = int(np.clip(played - (sounding.midi - int(midi_note)), 0, 127))
+                audio = self.renderer.render(prediction.document, played)
             distance: float | None = round(multiscale_spectral_distance(audio, reference), 5)
             audio = normalize_loudness(audio)
         except AudioDecodeError:  # the predicted preset is silent at this note
             distance = None
         return {
-            "note": int(midi_note),
+            "note": played,
             "sample_rate": SAMPLE_RATE,
             "wav_base64": wav_base64(audio, SAMPLE_RATE),
             "spectral_distance": distance,

@@ -81,12 +81,13 @@ def serve_cmd(
     accelerator, why = resolve_device(config.backend, config.device)
     server = build_server(config, accelerator, _threads_per_worker(workers) if accelerator == "cpu" else None)
     bundle = load_artifact(config.artifact_dir, verify=False)
-    console.print(f"{why}")
+    console.print(why, soft_wrap=True)
     console.print(
         f"serving [bold]{bundle.model_name}[/] {bundle.version} from {config.artifact_dir} at "
         f"http://{host}:{port}/predict  (docs /docs, health /health; "
         f"{'API key required' if config.api_key else f'no API key: set {API_KEY_ENV} to require one'})",
         highlight=False,
+        soft_wrap=True,
     )
     run_server(server, config)
 
@@ -121,7 +122,7 @@ def predict_cmd(
     accelerator, why = resolve_device(backend.value, device.value)
     runtime = create_backend(bundle, backend.value, accelerator)
     previewer = PreviewRenderer(presets.spec) if preview else None
-    console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False)
+    console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False, soft_wrap=True)
     out.mkdir(parents=True, exist_ok=True)
 
     table = Table(title="Predicted presets")

@@ -61,7 +61,7 @@ def wav_truncation(data: bytes) -> str | None:
     return "the WAV file is truncated: it ends before its sample data (no complete `data` chunk)"
 
 
-def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: str = "the audio") -> np.ndarray:
+def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: str = "the uploaded audio") -> np.ndarray:
     """Bytes of a WAV, FLAC or OGG file -> mono float32 at 44.1 kHz, refusing truncated, too long, empty,
     corrupt or non-finite audio with an :class:`AudioDecodeError` that says which."""
     import soundfile as sf
@@ -73,7 +73,10 @@ def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: st
         raise AudioDecodeError(truncated)
     try:
         info = sf.info(io.BytesIO(data))
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+    except sf.LibsndfileError as e:
+        reason = e.error_string.strip().rstrip(".") or "unreadable"
+        raise AudioDecodeError(f"{label} could not be decoded as WAV, FLAC or OGG ({reason})") from None
+    except (RuntimeError, TypeError, ValueError):
         info = None  # load_audio says what is wrong with it
     if info is not None and info.samplerate > 0 and info.frames / info.samplerate > limits.max_seconds:
         raise AudioTooLongError(

@@ -39,8 +39,10 @@ def export_cmd(
     with console.status("exporting and checking parity ..."):
         result = export_checkpoint(checkpoint, out, formats=formats)
     for name, info in result.card["files"].items():
-        console.print(f"wrote {result.out_dir / name} ({info['bytes'] / 1e6:.1f} MB, sha256 {info['sha256'][:12]})")
-    console.print(f"wrote {result.out_dir / 'card.json'}")
+        size, digest = info["bytes"] / 1e6, info["sha256"][:12]
+        console.print(f"wrote {result.out_dir / name} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
+    console.print(f"wrote {result.out_dir / 'card.json'}", soft_wrap=True)
     parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card["parity"]["max_abs_error"].items())
-    console.print(f"parity vs eager, max abs error (tolerance {result.card['parity']['tolerance']:g}): {parity}")
-    console.print(f"next: [bold]zoo serve {result.out_dir}[/]")
+    tolerance = result.card["parity"]["tolerance"]
+    console.print(f"parity vs eager, max abs error (tolerance {tolerance:g}): {parity}", soft_wrap=True)
+    console.print(f"next: [bold]zoo serve {result.out_dir}[/]", soft_wrap=True)

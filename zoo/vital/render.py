@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE
+from zoo.audio import SAMPLE_RATE
 from zoo.errors import PresetError
 from zoo.vital.preset import base_preset, check_preset, controls_from_vector
 from zoo.vital.spec import VitalParamSpec
@@ -50,6 +50,11 @@ class VitalRenderer:
         self._synth = _new_synth()
         self._controls: dict[str, Any] = {}
         self._base_loaded = False
+
+    @property
+    def synth(self) -> Any:
+        """The ``vita.Synth`` this renderer owns (replaced after a failed load)."""
+        return self._synth
 
     # ------------------------------------------------------------------------------------------------
 
@@ -132,5 +137,3 @@ class VitalRenderer:
         """The synth's current state as a ``.vital`` document (vita's ``to_json``)."""
         return json.loads(self._synth.to_json())
 
-
-__all__ = ["CLIP_SAMPLES", "DEFAULT_VELOCITY", "NOTE_SECONDS", "RENDER_SECONDS", "VitalRenderer", "vita_version"]

@@ -23,7 +23,7 @@ Categorical parameters are option indices (raw value = index); an ``*_on`` switc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -270,8 +270,3 @@ class VitalParamSpec:
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"not a parameter spec: {e}") from None
-
-    def index_of(self, names: Sequence[str]) -> list[int]:
-        """Indices of continuous parameters by name."""
-        where = {n: i for i, n in enumerate(self.continuous_names)}
-        return [where[n] for n in names]

@@ -1,0 +1,316 @@
+"""`zoo data generate`: render random Tier-1 presets with Vital into an HDF5 dataset.
+
+Presets are drawn by index from the seed (``zoo.vital.sampler``); shard ``i/n`` takes the indices
+``i, i + n, i + 2n ...`` of ``range(n_presets)``, so the shards of one seed together are exactly the
+unsharded dataset. Worker processes render (one synth each) and compress; this process writes rows in
+index order, so the output does not depend on the number of workers.
+
+Nothing half-written ever sits at the output path: rows go to ``<out>.partial``, committed (counters
+written and the file flushed) every few presets, and the file is renamed to ``<out>`` once the shard is
+complete. After an interruption, ``resume=True`` continues the partial file from its last commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.data import schema
+from training.data.render_job import (
+    PresetRenderJob,
+    PresetRenders,
+    RenderSettings,
+    init_worker,
+    render_in_worker,
+)
+from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
+from zoo.errors import DatasetError
+from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
+from zoo.vital.tier1 import tier1_spec
+
+COMMIT_EVERY = 16  # presets between commits of the partial file
+
+
+@dataclass
+class GenerationReport:
+    """What a generation run did (this run's renders; the file's totals for presets and rejections)."""
+
+    path: Path
+    complete: bool
+    n_presets: int  # presets of this shard
+    n_presets_done: int
+    n_presets_failed: int
+    n_rows: int
+    n_renders_total: int
+    n_rejected: dict[str, int]
+    renders_this_run: int
+    seconds: float
+    render_seconds: float  # summed over workers: time inside vita's render
+
+    @property
+    def rejection_rate(self) -> float:
+        """Rejected renders / all renders."""
+        return sum(self.n_rejected.values()) / self.n_renders_total if self.n_renders_total else 0.0
+
+    @property
+    def renders_per_second(self) -> float:
+        return self.renders_this_run / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k} {v}" for k, v in self.n_rejected.items())
+        state = "complete" if self.complete else "interrupted"
+        return (
+            f"{state}: {self.n_presets_done}/{self.n_presets} presets, {self.n_rows} renders stored in {self.path}; "
+            f"rejected {sum(self.n_rejected.values())}/{self.n_renders_total} renders "
+            f"({100 * self.rejection_rate:.1f} %: {reasons}); {self.n_presets_failed} presets failed every attempt; "
+            f"{self.renders_per_second:.1f} renders/s"
+        )
+
+
+def partial_path(out: Path) -> Path:
+    """Where an unfinished run writes: ``<out>.partial``."""
+    return out.with_name(out.name + ".partial")
+
+
+def _validate(out: Path, n_presets: int, workers: int, seed: int, notes: tuple[int, ...], shard: tuple[int, int]):
+    if n_presets < 1:
+        raise DatasetError(f"--n-presets must be at least 1, got {n_presets}")
+    if workers < 1:
+        raise DatasetError(f"--workers must be at least 1, got {workers}")
+    if seed < 0:
+        raise DatasetError(f"--seed must be non-negative, got {seed}")
+    if not notes:
+        raise DatasetError("--notes needs at least one MIDI note")
+    if any(not 0 <= n <= 127 for n in notes) or len(set(notes)) != len(notes):
+        raise DatasetError(f"--notes must be distinct MIDI notes in 0..127, got {list(notes)}")
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise DatasetError(f"--shard must be i/n with 0 <= i < n, got {index}/{count}")
+    if index >= n_presets:
+        raise DatasetError(f"--shard {index}/{count} has no presets out of --n-presets {n_presets}")
+    if out.exists() and out.is_dir():
+        raise DatasetError(f"--out {out} is a directory; give a file path such as data/vital.h5")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatasetError(f"cannot create the folder of --out {out}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DatasetError(f"cannot write to {parent} (permission denied); choose another --out")
+
+
+def _run_attrs(seed: int, n_presets: int, notes: tuple[int, ...], shard: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "seed": seed,
+        "n_presets": n_presets,
+        "notes": np.array(notes, dtype=np.int64),
+        "shard_index": shard[0],
+        "shard_count": shard[1],
+        "velocity": DEFAULT_VELOCITY,
+        "note_seconds": NOTE_SECONDS,
+        "render_seconds": RENDER_SECONDS,
+        "sample_rate": SAMPLE_RATE,
+        "n_samples": CLIP_SAMPLES,
+        "loudness_target_db": TARGET_RMS_DB,
+        "vita_version": vita_version(),
+    }
+
+
+def _same_run(f: Any, expected: dict[str, Any]) -> list[str]:
+    found = schema.run_attrs(f)
+    differ = []
+    for key in schema.RUN_KEYS:
+        want = expected[key].tolist() if isinstance(expected[key], np.ndarray) else expected[key]
+        if found.get(key) != want:
+            differ.append(f"{key} (file: {found.get(key)}, now: {want})")
+    return differ
+
+
+def _append(f: Any, result: PresetRenders, notes: tuple[int, ...]) -> None:
+    """Write one preset's rows at the end of the row datasets."""
+    start = int(f.attrs["n_rows"])
+    n = len(result.chunks)
+    stop = start + n
+    for name in schema.ROW_DATASETS:
+        f[name].resize(stop, axis=0)
+    audio = f[schema.AUDIO]
+    for row, chunk in enumerate(result.chunks, start=start):
+        audio.id.write_direct_chunk((row, 0), chunk)
+    f[schema.CONTINUOUS][start:stop] = np.broadcast_to(result.continuous, (n, result.continuous.shape[0]))
+    f[schema.CATEGORICAL][start:stop] = np.broadcast_to(result.categorical, (n, result.categorical.shape[0]))
+    f[schema.PRESET_HASH][start:stop] = [result.preset_hash] * n
+    f[schema.PRESET_INDEX][start:stop] = result.index
+    f[schema.NOTE][start:stop] = np.array(notes[:n], dtype=np.int64)
+    f[schema.RMS_DB][start:stop] = np.array(result.rms_db, dtype=np.float32)
+    f[schema.PEAK][start:stop] = np.array(result.peak, dtype=np.float32)
+    f.attrs["n_rows"] = stop
+
+
+def _count(f: Any, result: PresetRenders) -> None:
+    f.attrs["n_presets_done"] = int(f.attrs["n_presets_done"]) + 1
+    f.attrs["n_renders_total"] = int(f.attrs["n_renders_total"]) + result.n_renders
+    for reason, n in result.rejected.items():
+        f.attrs[f"n_rejected_{reason}"] = int(f.attrs[f"n_rejected_{reason}"]) + n
+    if result.continuous is None:
+        f.attrs["n_presets_failed"] = int(f.attrs["n_presets_failed"]) + 1
+
+
+def _write_preset(f: Any, result: PresetRenders, notes: tuple[int, ...]) -> None:
+    """Rows and counters of one preset (called in index order)."""
+    if result.continuous is not None:
+        _append(f, result, notes)
+    _count(f, result)
+
+
+def _check_resumable(f: Any, partial: Path, attrs: dict[str, Any], spec: dict[str, Any]) -> None:
+    differ = _same_run(f, attrs)
+    if differ:
+        raise DatasetError(f"{partial} belongs to a run with other settings: {', '.join(differ)}")
+    if json.loads(f.attrs["spec"]) != spec:
+        raise DatasetError(f"{partial} was written with another parameter spec; delete it to start again")
+
+
+def _truncate_to_commit(f: Any) -> None:
+    """Drop rows written after the last commit (a run killed between two commits)."""
+    n_rows = int(f.attrs["n_rows"])
+    for name in schema.ROW_DATASETS:
+        if f[name].shape[0] != n_rows:
+            f[name].resize(n_rows, axis=0)
+
+
+RenderMany = Callable[[list[int]], Iterator[PresetRenders]]
+
+
+@contextmanager
+def _renderers(settings: RenderSettings, workers: int) -> Iterator[RenderMany]:
+    """A function from preset indices to rendered presets in index order: in this process (workers=1) or
+    in a pool of worker processes, one synth each. Started before any HDF5 file is opened, so forked
+    workers inherit no open file."""
+    if workers == 1:
+        job = PresetRenderJob(settings)
+        yield lambda indices: (job(i) for i in indices)
+        return
+    import multiprocessing
+
+    # fork where there is one: no re-import of the caller's __main__ (spawn needs an `if __name__` guard).
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(settings,))
+    try:
+        yield lambda indices: pool.imap(render_in_worker, indices, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _report(path: Path, f: Any, n_shard: int, renders: int, seconds: float, render_s: float) -> GenerationReport:
+    c = schema.counters(f)
+    return GenerationReport(
+        path=path,
+        complete=bool(f.attrs.get("complete", False)),
+        n_presets=n_shard,
+        n_presets_done=c["n_presets_done"],
+        n_presets_failed=c["n_presets_failed"],
+        n_rows=c["n_rows"],
+        n_renders_total=c["n_renders_total"],
+        n_rejected={r: c[f"n_rejected_{r}"] for r in ("silent", "non_finite", "clipped")},
+        renders_this_run=renders,
+        seconds=seconds,
+        render_seconds=render_s,
+    )
+
+
+def generate_dataset(
+    out: Path,
+    n_presets: int,
+    workers: int = 1,
+    seed: int = 0,
+    notes: tuple[int, ...] = (48, 60, 72),
+    shard: tuple[int, int] = (0, 1),
+    resume: bool = False,
+    progress: bool = True,
+) -> GenerationReport:
+    """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``.
+
+    Raises :class:`DatasetError` for bad arguments, an existing ``out``, or a partial file from another
+    run. On KeyboardInterrupt the partial file is committed and closed, then the interrupt propagates.
+    """
+    import h5py
+
+    out = Path(out)
+    notes = tuple(int(n) for n in notes)
+    shard = (int(shard[0]), int(shard[1]))
+    _validate(out, n_presets, workers, seed, notes, shard)
+    indices = list(range(shard[0], n_presets, shard[1]))
+    partial = partial_path(out)
+    spec = tier1_spec()
+    attrs = _run_attrs(seed, n_presets, notes, shard)
+
+    if out.exists():
+        if not resume:
+            raise DatasetError(f"{out} already exists; delete it or choose another --out")
+        with h5py.File(out, "r") as f:
+            differ = _same_run(f, attrs)
+            if differ:
+                raise DatasetError(f"{out} was generated with other settings: {', '.join(differ)}")
+            return _report(out, f, len(indices), 0, 0.0, 0.0)
+    if partial.exists() and not resume:
+        raise DatasetError(
+            f"an interrupted run left {partial}; pass --resume to continue it, or delete it to start again"
+        )
+
+    settings = RenderSettings(
+        spec=spec.to_dict(),
+        seed=seed,
+        notes=notes,
+        velocity=DEFAULT_VELOCITY,
+        note_seconds=NOTE_SECONDS,
+        render_seconds=RENDER_SECONDS,
+    )
+    renders = 0
+    render_s = 0.0
+    t0 = time.perf_counter()
+    with _renderers(settings, workers) as render_many:
+        try:
+            f = h5py.File(partial, "r+" if partial.exists() else "w-")
+        except OSError as e:
+            raise DatasetError(f"cannot open {partial} for writing ({e}); delete it to start again") from None
+        try:
+            if "spec" in f.attrs:
+                _check_resumable(f, partial, attrs, spec.to_dict())
+                _truncate_to_commit(f)
+            else:
+                schema.create_layout(f, spec, CLIP_SAMPLES, attrs)
+            done = int(f.attrs["n_presets_done"])
+            bar = _progress_bar(len(indices), done, enabled=progress)
+            try:
+                for i, result in enumerate(render_many(indices[done:]), start=1):
+                    _write_preset(f, result, notes)
+                    renders += result.n_renders
+                    render_s += result.render_seconds
+                    if i % COMMIT_EVERY == 0:
+                        f.flush()
+                    bar.update(1)
+                    bar.set_postfix_str(f"{renders / (time.perf_counter() - t0):.1f} renders/s", refresh=False)
+            finally:
+                bar.close()
+            f.attrs["complete"] = True
+            report = _report(out, f, len(indices), renders, time.perf_counter() - t0, render_s)
+        finally:
+            f.close()
+    os.replace(partial, out)
+    return report
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="preset", desc="rendering", disable=not enabled, dynamic_ncols=True)

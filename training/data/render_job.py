@@ -1,0 +1,138 @@
+"""The work of one generation worker: draw preset ``index``, render it at every note, check, normalize.
+
+Each worker process holds one :class:`~zoo.vital.render.VitalRenderer` (one ``vita.Synth``), created by
+:func:`init_worker`. A preset is kept only if every note renders finite, audible and unclipped audio; a
+rejected draw is replaced by the next attempt of the same index, so the dataset holds ``n_presets`` presets
+whatever the rejection rate (up to ``max_attempts`` draws per index). The audio comes back as the HDF5
+chunk bytes (shuffle + deflate), so the workers, not the writer process, pay for compression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoo.audio import normalize_loudness, rms_db
+from zoo.vital.render import VitalRenderer
+from zoo.vital.sampler import PresetSampler
+from zoo.vital.spec import VitalParamSpec
+
+SILENT_RMS_DB = -60.0  # quieter than this is rejected as silent
+CLIP_PEAK = 1.0  # a peak at or above full scale is rejected as clipped
+REJECTIONS = ("silent", "non_finite", "clipped")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What every worker needs to render a preset the same way."""
+
+    spec: dict
+    seed: int
+    notes: tuple[int, ...]
+    velocity: float
+    note_seconds: float
+    render_seconds: float
+    max_attempts: int = 10
+    gzip_level: int = 1
+
+
+@dataclass
+class PresetRenders:
+    """A rendered preset (``continuous`` is None when every attempt was rejected)."""
+
+    index: int
+    continuous: np.ndarray | None = None
+    categorical: np.ndarray | None = None
+    preset_hash: bytes = b""
+    chunks: list[bytes] = field(default_factory=list)  # compressed audio, one per note
+    rms_db: list[float] = field(default_factory=list)
+    peak: list[float] = field(default_factory=list)
+    n_renders: int = 0
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTIONS, 0))
+    render_seconds: float = 0.0  # time spent inside vita's render
+
+
+def check_render(audio: np.ndarray) -> str | None:
+    """Why a raw render is rejected ("silent", "non_finite", "clipped"), or None if it is kept."""
+    if not np.all(np.isfinite(audio)):
+        return "non_finite"
+    if float(np.max(np.abs(audio))) >= CLIP_PEAK:
+        return "clipped"
+    if rms_db(audio) < SILENT_RMS_DB:
+        return "silent"
+    return None
+
+
+def preset_hash(continuous: np.ndarray, categorical: np.ndarray) -> bytes:
+    """16 hex characters identifying a preset's vector (equal vectors, equal hashes)."""
+    h = hashlib.sha1(np.asarray(continuous, dtype="<f4").tobytes())
+    h.update(np.asarray(categorical, dtype="<i8").tobytes())
+    return h.hexdigest()[:16].encode("ascii")
+
+
+def encode_chunk(audio: np.ndarray, level: int) -> bytes:
+    """One row of float32 audio as an HDF5 chunk of a shuffle + gzip dataset."""
+    raw = np.ascontiguousarray(audio, dtype="<f4")
+    shuffled = raw.view(np.uint8).reshape(-1, 4).T.tobytes()  # HDF5 byte shuffle: all byte 0s, all byte 1s ...
+    return zlib.compress(shuffled, level)
+
+
+class PresetRenderJob:
+    """Renders presets by index with one synth; used in-process or as a worker's global."""
+
+    def __init__(self, settings: RenderSettings) -> None:
+        self.settings = settings
+        self.spec = VitalParamSpec.from_dict(settings.spec)
+        self.sampler = PresetSampler(self.spec, settings.seed)
+        self.renderer = VitalRenderer(self.spec)
+
+    def __call__(self, index: int) -> PresetRenders:
+        s = self.settings
+        out = PresetRenders(index=index)
+        for attempt in range(s.max_attempts):
+            continuous, categorical = self.sampler.sample(index, attempt)
+            self.renderer.set_vector(continuous, categorical)
+            renders = []
+            for note in s.notes:
+                t0 = time.perf_counter()
+                audio = self.renderer.render_current(note, s.velocity, s.note_seconds, s.render_seconds)
+                out.render_seconds += time.perf_counter() - t0
+                out.n_renders += 1
+                reason = check_render(audio)
+                if reason is not None:
+                    out.rejected[reason] += 1
+                    break
+                renders.append(audio)
+            else:
+                out.continuous, out.categorical = continuous, categorical
+                out.preset_hash = preset_hash(continuous, categorical)
+                for audio in renders:
+                    out.rms_db.append(rms_db(audio))
+                    out.peak.append(float(np.max(np.abs(audio))))
+                    out.chunks.append(encode_chunk(normalize_loudness(audio), s.gzip_level))
+                return out
+        return out
+
+
+_JOB: PresetRenderJob | None = None
+
+
+def init_worker(settings: RenderSettings) -> None:
+    """Pool initializer: one synth per worker process; Ctrl-C is left to the parent."""
+    global _JOB
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    torch.set_num_threads(1)
+    _JOB = PresetRenderJob(settings)
+
+
+def render_in_worker(index: int) -> PresetRenders:
+    if _JOB is None:
+        raise RuntimeError("init_worker was not called in this process")
+    return _JOB(index)

@@ -25,13 +25,14 @@ import torch
 from torch import nn
 
 from zoo.audio import (
-    CLIP_SECONDS,
     PEAK_LIMIT,
+    SILENCE_RMS_DB,
     TARGET_RMS_DB,
     FrontEndConfig,
     LogMelFrontEnd,
     fit_length,
     normalize_loudness,
+    rms_db,
 )
 from zoo.errors import ExportError, ParityError
 
@@ -150,19 +151,25 @@ def takes_log_mel(model_name: str) -> bool:
 
 
 def render_parity_audio(notes: Sequence[int] = PARITY_NOTES, seed: int = 0) -> np.ndarray:
-    """Real synth audio for parity checks: Vital's init patch with a few sound-shaping controls set at
-    random, one clip per note, loudness-normalised. (len(notes), 88200) float32."""
-    import vita
+    """Real synth audio for parity checks: one random Tier-1 preset per note (the dataset's sampler),
+    rendered with Vital and loudness-normalised like the training clips. (len(notes), 88200) float32.
+    Presets that render silence are replaced by the sampler's next attempt."""
+    from zoo.vital import tier1_spec
+    from zoo.vital.render import VitalRenderer
+    from zoo.vital.sampler import PresetSampler
 
-    rng = np.random.default_rng(seed)
+    spec = tier1_spec()
+    sampler, renderer = PresetSampler(spec, seed=seed), VitalRenderer(spec)
     clips = []
-    for note in notes:
-        synth = vita.Synth()
-        controls = synth.get_controls()
-        for name in ("osc_1_wave_frame", "osc_1_unison_detune", "env_1_decay", "env_1_sustain"):
-            controls[name].set_normalized(float(rng.uniform(0.2, 0.8)))
-        audio = synth.render(int(note), 0.8, 1.2, CLIP_SECONDS)  # (2, 88200)
-        clips.append(normalize_loudness(fit_length(audio.mean(axis=0).astype(np.float32))))
+    for index, note in enumerate(notes):
+        for attempt in range(20):
+            continuous, categorical = sampler.sample(index, attempt)
+            audio = fit_length(renderer.render_vector(continuous, categorical, int(note)))
+            if np.isfinite(audio).all() and rms_db(audio) > SILENCE_RMS_DB + 10:
+                clips.append(normalize_loudness(audio))
+                break
+        else:
+            raise ExportError(f"no audible parity preset at note {note} in 20 draws (seed {seed})")
     return np.stack(clips)
 
 
@@ -253,7 +260,11 @@ def export_model(
             "loudness": {"target_rms_db": TARGET_RMS_DB, "peak": PEAK_LIMIT},
             "front_end": front_end.to_dict(),
         }
-        parity_source = f"Vital (Vita) renders at MIDI notes {list(PARITY_NOTES)}" if parity_audio is None else "given"
+        parity_source = (
+            f"random Tier-1 presets rendered by Vital at MIDI notes {list(PARITY_NOTES)}"
+            if parity_audio is None
+            else "given audio"
+        )
     else:
         module = model
         input_names = [s.name for s in card_info.inputs]

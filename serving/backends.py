@@ -5,7 +5,6 @@ Both take a batch of waveforms (B, 88200) float32 and return the card's outputs 
 
 from __future__ import annotations
 
-import logging
 import warnings
 from typing import Protocol
 
@@ -13,8 +12,6 @@ import numpy as np
 
 from serving.artifact import Artifact
 from zoo.errors import ArtifactError, ZooError
-
-log = logging.getLogger("zoo.serving")
 
 BACKENDS = ("onnx", "torchscript")
 

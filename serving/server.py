@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from dataclasses import dataclass, field
@@ -13,8 +12,7 @@ from serving.artifact import Artifact, load_artifact
 from serving.backends import BACKENDS
 from serving.pipeline import DEFAULT_MAX_PAYLOAD_MB, DEFAULT_MAX_SECONDS, AudioLimits
 from serving.request_reader import API_KEY_ENV, RequestLimits
-
-log = logging.getLogger("zoo.serving")
+from zoo.errors import ArtifactError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -112,10 +110,14 @@ def build_server(config: ServeConfig, accelerator: str, threads: int | None = No
     import litserve as ls
 
     from serving.api import PresetAPI
-
-    artifact = load_artifact(config.artifact_dir, verify=True)
     from serving.presets import PresetDecoder
 
+    artifact = load_artifact(config.artifact_dir, verify=True)
+    if not artifact.takes_waveform:
+        raise ArtifactError(
+            f"{artifact.path} holds {artifact.model_name}, whose graph does not take a waveform; the server "
+            "serves audio-to-preset bundles (models on the log-mel, exported with the front end in the graph)"
+        )
     PresetDecoder(artifact.card)  # fail now, in one line, if the card cannot produce presets
     artifact.file_for(config.backend)
     api = PresetAPI(

@@ -98,3 +98,24 @@ def test_recording_checks():
         decode_recording(b"")
     with pytest.raises(ValueError, match="--max-seconds"):
         AudioLimits(max_seconds=0)
+
+
+def test_serve_refuses_bad_options_in_one_line(untrained_artifact, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    runner = CliRunner()
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        ([], "zoo export"),  # no artifacts/ here
+        ([str(tmp_path)], "not an artifact bundle"),
+        ([str(untrained_artifact.path), "--port", "80"], "`--port`"),
+        ([str(untrained_artifact.path), "--host", "10.0.0.1"], "`--host`"),
+        ([str(untrained_artifact.path), "--max-batch-size", "0"], "`--max-batch-size`"),
+        ([str(untrained_artifact.path), "--max-seconds", "0"], "`--max-seconds`"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, ["serve", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output

@@ -48,3 +48,28 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "y.pt")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_partial_load_into_a_changed_architecture_reports_what_fit():
+    from training.checkpoint import load_partial
+
+    src = zoo.create_model("vital-resnet18", n_continuous=10, categorical_options=[3, 4])
+    dst = zoo.create_model("vital-resnet18", n_continuous=12, categorical_options=[3, 4, 5])
+    report = load_partial(dst, src.state_dict())
+    assert "continuous_head.4.weight: checkpoint (10, 512) vs model (12, 512)" in report.shape_mismatch
+    assert "categorical_heads.2.weight" in report.missing
+    assert torch.equal(dst.layer4[1].conv2.weight, src.layer4[1].conv2.weight)
+    assert 0.9 < report.preserved_fraction < 1.0
+    assert "loaded" in report.summary()
+
+
+def test_partial_load_remaps_keys():
+    from training.checkpoint import load_partial
+
+    src = zoo.create_model("vital-resnet18")
+    state = {k.replace("layer4.", "stage4."): v for k, v in src.state_dict().items()}
+    dst = zoo.create_model("vital-resnet18")
+    report = load_partial(dst, state, key_map={"stage4.": "layer4."})
+    assert not report.unexpected and not report.shape_mismatch
+    assert report.preserved_fraction == 1.0
+    assert torch.equal(dst.layer4[0].conv1.weight, src.layer4[0].conv1.weight)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,60 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if ckpt["format"] != FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {ckpt['format']!r}; this version reads {FORMAT!r}")
     return ckpt
+
+
+@dataclass
+class LoadReport:
+    """What a partial load matched, and how much of the model it preserved."""
+
+    matched: list[str]
+    missing: list[str]  # in the model, not (or not shape-compatible) in the checkpoint
+    unexpected: list[str]  # in the checkpoint, not in the model
+    shape_mismatch: list[str]
+    preserved_fraction: float  # share of the model's parameter elements loaded from the checkpoint
+
+    def summary(self) -> str:
+        return (
+            f"loaded {len(self.matched)} tensors ({self.preserved_fraction:.1%} of the parameters); "
+            f"{len(self.missing)} missing, {len(self.unexpected)} unexpected, "
+            f"{len(self.shape_mismatch)} shape mismatches"
+        )
+
+
+def load_partial(model: nn.Module, state: dict[str, torch.Tensor], key_map: dict[str, str] | None = None) -> LoadReport:
+    """Load what fits of ``state`` into a changed architecture.
+
+    ``key_map`` renames checkpoint key prefixes first (``{"fc.": "continuous_head.0."}``); then every key
+    present in both with the same shape is copied, and the rest is reported instead of raising.
+    """
+    key_map = key_map or {}
+    renamed = {}
+    for key, value in state.items():
+        for old, new in key_map.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+                break
+        renamed[key] = value
+    own = model.state_dict()
+    matched, mismatch = [], []
+    for key, value in renamed.items():
+        if key in own:
+            if own[key].shape == value.shape:
+                own[key] = value
+                matched.append(key)
+            else:
+                mismatch.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}")
+    model.load_state_dict(own)
+    params = dict(model.named_parameters())
+    total = sum(p.numel() for p in params.values())
+    kept = sum(params[k].numel() for k in matched if k in params)
+    return LoadReport(
+        matched=matched,
+        missing=[k for k in own if k not in matched],
+        unexpected=[k for k in renamed if k not in own],
+        shape_mismatch=mismatch,
+        preserved_fraction=kept / max(total, 1),
+    )
 
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path) -> tuple[nn.Module, dict[str, Any]]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import subprocess
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +24,173 @@ _GROUPS = {"data": "training.data.cli", "experiment": "training.experiments.cli"
 for _name, _module in _GROUPS.items():
     if importlib.util.find_spec(_module.rsplit(".", 1)[0]) and importlib.util.find_spec(_module):
         app.add_typer(importlib.import_module(_module).app, name=_name)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Logger(str, Enum):
+    csv = "csv"
+    tensorboard = "tensorboard"
+    wandb = "wandb"
+
+
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """Re-launch this command under torchrun (the standard launcher) with ``nproc`` processes."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "zoo.cli",
+        *argv,
+    ]
+    console.print(f"launching {nproc} processes: {' '.join(cmd[2:])}")
+    return subprocess.call(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    name: Annotated[str, typer.Argument(help="Registered model to train (see `zoo list`).")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="HDF5 dataset file or a folder of shards. vital-resnet18 without it generates a small default set."
+        ),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default: the model's recipe).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many optimizer steps.")] = None,
+    batch_size: Annotated[
+        str | None, typer.Option(help="Global batch size, or 'auto' for the largest that fits.")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (after warmup).")] = None,
+    warmup_epochs: Annotated[int | None, typer.Option(help="Epochs of linear warmup before cosine decay.")] = None,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    device: Annotated[Device, typer.Option(help="auto picks CUDA when available.")] = Device.auto,
+    nproc: Annotated[int, typer.Option(help="Processes (DDP via torchrun): gloo on CPU, NCCL on CUDA.")] = 1,
+    resume: Annotated[Path | None, typer.Option(help="Continue from a latest.pt/best.pt at the next epoch.")] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from these weights; what does not fit the architecture is reported, not loaded."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Runs go to OUT/NAME/<time>/.")] = Path("runs"),
+    run_name: Annotated[str | None, typer.Option(help="Name of the run folder instead of the time.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split, initialisation and sampling.")] = 0,
+    early_stopping_patience: Annotated[
+        int | None, typer.Option(help="Stop after N epochs without improvement.")
+    ] = None,
+    logger: Annotated[Logger, typer.Option(help="csv (metrics.jsonl), tensorboard or wandb (offline).")] = Logger.csv,
+    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+) -> None:
+    """Train a registered model with the shared engine; checkpoints, metrics and plots go to the run folder."""
+    if nproc < 1:
+        raise ValueError("`--nproc` must be at least 1")
+    if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
+        argv = [a for a in sys.argv[1:]]
+        if "--nproc" in argv:
+            i = argv.index("--nproc")
+            del argv[i : i + 2]
+        argv = [a for a in argv if not a.startswith("--nproc=")]
+        raise typer.Exit(code=_torchrun(nproc, argv))
+
+    from training.config import TrainConfig
+    from training.tasks import task_for_family
+    from training.trainer import Trainer
+    from zoo.registry import _entry
+
+    task_cls = task_for_family(_entry(name).family)
+    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs}
+    values = {**getattr(task_cls, "defaults", {}), **{k: v for k, v in chosen.items() if v is not None}}
+    cfg = TrainConfig(
+        model=name,
+        data=data,
+        max_steps=max_steps,
+        grad_accum=grad_accum,
+        device=device.value,
+        out=out,
+        run_name=run_name,
+        seed=seed,
+        early_stopping_patience=early_stopping_patience,
+        logger=logger.value,
+        num_workers=num_workers,
+        **values,
+    )
+    trainer = Trainer(cfg)
+    summary = trainer.fit(resume=resume)
+    if trainer.env.master:
+        run = Path(summary["run_dir"])
+        console.print(
+            f"[green]done[/]: {summary['stop_reason']}; best {summary['monitor']} "
+            f"{summary['best_metric']:.4f}; {summary['skipped_steps']} skipped steps"
+        )
+        console.print(f"checkpoints: {run / 'best.pt'} and {run / 'latest.pt'}; curves: {run / 'curves.png'}")
+        console.print("next:")
+        if trainer.task.family == "vital_resnet":
+            console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or 'data/vital-default.h5'}")
+            console.print(f"  zoo export {run / 'best.pt'}")
+            console.print("  zoo serve")
+        else:
+            console.print(f"  zoo export {run / 'best.pt'}")
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A vital-resnet18 checkpoint (best.pt).")],
+    data: Annotated[
+        Path | None, typer.Option(help="The dataset it was trained on: its held-out split is used.")
+    ] = None,
+    presets: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of .vital files made by people, rendered at a few notes, instead of the held-out split."
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default: <run>/eval).")] = None,
+    n_audio: Annotated[int, typer.Option(help="Clips rendered and scored by audio distance.")] = 48,
+    seed: Annotated[int, typer.Option(help="Seed of the clip choice and the random baseline.")] = 0,
+) -> None:
+    """Score a checkpoint against the init, random, mean and nearest-neighbour presets by rendered audio."""
+    if data is None and presets is None:
+        raise ValueError("give `--data PATH` (its held-out split) or `--presets DIR` (with `--data` for all baselines)")
+    if n_audio < 1:
+        raise ValueError("`--n-audio` must be at least 1")
+    from training import evaluate
+
+    out = out or checkpoint.parent / ("eval" if presets is None else "eval-presets")
+    if presets is None:
+        report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio=n_audio, seed=seed)
+    else:
+        report = evaluate.evaluate_presets(checkpoint, presets, out, data=data, seed=seed)
+    _print_audio_table(report["audio"])
+    console.print(f"report: {out / 'report.json'}; spectrograms: {out / 'spectrograms.png'}; audio: {out / 'wavs'}")
+
+
+def _print_audio_table(audio: dict) -> None:
+    from rich.table import Table
+
+    from training.evaluate import METHODS
+
+    table = Table(title=f"{audio['metric']} over {audio['n_clips']} clips")
+    for col in ("method", "mean", "median", "model closer on", "silent renders"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for m in [m for m in METHODS if m in audio]:
+        row = audio[m]
+        closer = row.get("model_closer_share")
+        table.add_row(
+            m,
+            f"{row['mean']:.3f}" if row["mean"] is not None else "-",
+            f"{row['median']:.3f}" if row["median"] is not None else "-",
+            f"{closer:.0%}" if closer is not None else "",
+            str(row["silent_renders"]),
+        )
+    console.print(table)
 
 
 # --- zoo export ----------------------------------------------------------------------------------

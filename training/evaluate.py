@@ -1,0 +1,291 @@
+"""`zoo evaluate`: how close a vital-resnet18 checkpoint gets, in parameters and, above all, in sound.
+
+For every held-out clip the prediction is written as a preset, rendered with Vital at the clip's note,
+and compared with the target by the multi-scale spectral distance (``zoo.spectral``). The same is done
+for four baselines on the same clips: the init preset, a random Tier-1 preset, the mean training preset,
+and the training preset whose mel spectrogram is nearest to the clip's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from training.checkpoint import model_from_checkpoint
+from zoo.spectral import multiscale_spectral_distance
+
+METHODS = ("model", "nearest_neighbour", "mean_preset", "random_preset", "init_preset")
+
+
+@dataclass
+class Example:
+    """One evaluated clip: the target's parameters and audio, and each method's (continuous, categorical)."""
+
+    note: int
+    target_audio: np.ndarray
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _predict(model, mels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        continuous, *logits = model(mels)
+    cats = torch.stack([lg.argmax(-1) for lg in logits], dim=1) if logits else torch.zeros(len(mels), 0)
+    return continuous.numpy(), cats.long().numpy()
+
+
+def _pooled(mels: torch.Tensor) -> torch.Tensor:
+    """Mel spectrograms pooled 4x4 and flattened: the space of the nearest-neighbour search."""
+    return torch.nn.functional.avg_pool2d(mels, 4).flatten(1)
+
+
+def _parameter_metrics(model, dataset, spec, batch_size: int = 64) -> dict[str, Any]:
+    """Masked MSE per module group and accuracy per categorical parameter over the whole split."""
+    from training.losses import VitalLoss
+
+    names = spec.categorical_names
+    cat_gates = [
+        names.index(p.gate) if p.gate and p.gate != p.name and p.gate in names else -1 for p in spec.categorical
+    ]
+    loss_fn = VitalLoss(spec.continuous_gate_ids(), cat_gates)
+    group_ids = torch.tensor(spec.continuous_group_ids())
+    sq, cnt = torch.zeros(len(spec.groups)), torch.zeros(len(spec.groups))
+    correct, n = torch.zeros(len(spec.categorical)), 0
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        with torch.no_grad():
+            continuous, *logits = model(batch["mel"])
+        mask = loss_fn.continuous_mask(batch["categorical"])
+        err = (continuous - batch["continuous"]) ** 2 * mask
+        sq.index_add_(0, group_ids, err.sum(0))
+        cnt.index_add_(0, group_ids, mask.sum(0))
+        for i, lg in enumerate(logits):
+            correct[i] += float((lg.argmax(-1) == batch["categorical"][:, i]).sum())
+        n += len(batch["mel"])
+    return {
+        "group_mse": {g: float(sq[i] / cnt[i]) for i, g in enumerate(spec.groups) if cnt[i] > 0},
+        "categorical_accuracy": {name: float(correct[i] / max(n, 1)) for i, name in enumerate(names)},
+        "mean_categorical_accuracy": float(correct.mean() / max(n, 1)),
+        "n_clips": n,
+    }
+
+
+class Baselines:
+    """The four reference presets of the evaluation, built from the training split."""
+
+    def __init__(self, train_set, spec, seed: int) -> None:
+        from zoo.vital.preset import init_preset, vector_from_preset
+        from zoo.vital.sampler import PresetSampler
+
+        conts, cats, feats = [], [], []
+        for batch in DataLoader(train_set, batch_size=128):
+            conts.append(batch["continuous"])
+            cats.append(batch["categorical"])
+            feats.append(_pooled(batch["mel"]))
+        self.cont, self.cat, self.feats = torch.cat(conts), torch.cat(cats), torch.cat(feats)
+        self.mean = (self.cont.mean(0).numpy(), torch.mode(self.cat, dim=0).values.numpy())
+        self.init = vector_from_preset(init_preset(), spec)
+        self.sampler = iter(PresetSampler(spec, seed=seed))
+
+    def for_clip(self, mel: torch.Tensor) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        nn_i = int(torch.cdist(_pooled(mel), self.feats).argmin())
+        return {
+            "nearest_neighbour": (self.cont[nn_i].numpy(), self.cat[nn_i].numpy()),
+            "mean_preset": self.mean,
+            "random_preset": next(self.sampler),
+            "init_preset": self.init,
+        }
+
+
+def _train_split(checkpoint_cfg: dict[str, Any], data: Path):
+    from training.data.dataset import VitalMelDataset, split_by_preset
+
+    paths = sorted(data.glob("*.h5")) if data.is_dir() else [data]
+    train_idx, val_idx = split_by_preset(
+        paths, val_fraction=checkpoint_cfg.get("val_fraction", 0.1), seed=checkpoint_cfg.get("seed", 0)
+    )
+    return paths, VitalMelDataset(paths, train_idx), VitalMelDataset(paths, val_idx)
+
+
+def evaluate_dataset(
+    checkpoint: str | Path, data: str | Path, out: str | Path, n_audio: int = 48, seed: int = 0, progress: bool = True
+) -> dict[str, Any]:
+    """Evaluate on the checkpoint's held-out split of ``data``; writes report.json, a PNG and WAVs to ``out``."""
+    import h5py
+
+    from zoo.vital.spec import VitalParamSpec
+
+    model, ckpt = model_from_checkpoint(checkpoint)
+    if ckpt.get("spec") is None:
+        raise ValueError(f"{checkpoint} has no parameter spec: `zoo evaluate` is for vital-resnet18 checkpoints")
+    spec = VitalParamSpec.from_dict(ckpt["spec"])
+    tc = ckpt.get("train_config", {})
+    paths, train_set, val_set = _train_split(tc, Path(data))
+    report: dict[str, Any] = {"checkpoint": str(checkpoint), "data": str(data), "model": ckpt["model_name"]}
+    report["parameters"] = _parameter_metrics(model, val_set, spec)
+
+    baselines = Baselines(train_set, spec, seed)
+
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(val_set), size=min(n_audio, len(val_set)), replace=False)
+    examples = []
+    audio_ds = [h5py.File(p, "r") for p in paths]
+    try:
+        for i in chosen:
+            item = val_set[int(i)]
+            file_i, row = val_set.locate(int(i))
+            target = audio_ds[file_i]["audio"][row]
+            mel = item["mel"].unsqueeze(0)
+            cont, cat = _predict(model, mel)
+            vectors = {"model": (cont[0], cat[0]), **baselines.for_clip(mel)}
+            examples.append(Example(note=int(item["note"]), target_audio=target, vectors=vectors))
+    finally:
+        for f in audio_ds:
+            f.close()
+    report["audio"] = _score_audio(examples, spec, Path(out), progress)
+    _write_report(report, Path(out))
+    return report
+
+
+def evaluate_presets(
+    checkpoint: str | Path,
+    presets: str | Path,
+    out: str | Path,
+    data: str | Path | None = None,
+    notes: tuple[int, ...] = (48, 60, 72),
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate on human-made .vital files: each is rendered at ``notes`` and that audio is the target.
+    Such presets use modulations and wavetables beyond Tier 1, so a perfect score is out of reach; this
+    is the test closest to what users send. With ``data`` the mean and nearest-neighbour baselines come
+    from its training split; without it only the init and random presets are compared."""
+    from zoo.audio import LogMelFrontEnd, normalize_loudness
+    from zoo.vital.preset import init_preset, load_preset_file, vector_from_preset
+    from zoo.vital.render import VitalRenderer
+    from zoo.vital.sampler import PresetSampler
+    from zoo.vital.spec import VitalParamSpec
+
+    model, ckpt = model_from_checkpoint(checkpoint)
+    if ckpt.get("spec") is None:
+        raise ValueError(f"{checkpoint} has no parameter spec: `zoo evaluate` is for vital-resnet18 checkpoints")
+    spec = VitalParamSpec.from_dict(ckpt["spec"])
+    files = sorted(Path(presets).glob("*.vital"))
+    if not files:
+        raise FileNotFoundError(f"no .vital files in {presets}")
+    baselines = Baselines(_train_split(ckpt.get("train_config", {}), Path(data))[1], spec, seed) if data else None
+    sampler = iter(PresetSampler(spec, seed=seed))
+    init_vec = vector_from_preset(init_preset(), spec)
+    renderer, front_end = VitalRenderer(), LogMelFrontEnd()
+    examples, skipped = [], []
+    for path in files:
+        try:
+            doc = load_preset_file(path)
+        except ValueError as e:
+            skipped.append(f"{path.name}: {e}")
+            continue
+        for note in notes:
+            target = renderer.render(doc, note)
+            try:
+                normed = normalize_loudness(target)
+            except ValueError:
+                skipped.append(f"{path.name} at MIDI {note}: silent render")
+                continue
+            mel = front_end(torch.from_numpy(normed))
+            cont, cat = _predict(model, mel)
+            if baselines is not None:
+                vectors = {"model": (cont[0], cat[0]), **baselines.for_clip(mel)}
+            else:
+                vectors = {"model": (cont[0], cat[0]), "random_preset": next(sampler), "init_preset": init_vec}
+            examples.append(Example(note=note, target_audio=normed, vectors=vectors))
+    if not examples:
+        raise ValueError(f"none of the presets in {presets} could be rendered: " + "; ".join(skipped[:5]))
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "presets": str(presets),
+        "model": ckpt["model_name"],
+        "n_presets": len(files),
+        "notes": list(notes),
+        "skipped": skipped,
+    }
+    report["audio"] = _score_audio(examples, spec, Path(out), progress)
+    _write_report(report, Path(out))
+    return report
+
+
+def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> dict[str, Any]:
+    """Render every method's preset at each clip's note and measure the distance to the target."""
+    import soundfile as sf
+    from tqdm.auto import tqdm
+
+    from zoo.vital.render import VitalRenderer
+
+    renderer = VitalRenderer()
+    methods = [m for m in METHODS if m in examples[0].vectors]
+    dist: dict[str, list[float]] = {m: [] for m in methods}
+    out.mkdir(parents=True, exist_ok=True)
+    wav_dir = out / "wavs"
+    wav_dir.mkdir(exist_ok=True)
+    shown = []
+    for k, ex in enumerate(tqdm(examples, desc="rendering predictions and baselines", disable=not progress)):
+        renders = {}
+        for method in methods:
+            cont, cat = ex.vectors[method]
+            audio = renderer.render_vector(np.asarray(cont, np.float32), np.asarray(cat, np.int64), ex.note)
+            renders[method] = audio
+            try:
+                dist[method].append(multiscale_spectral_distance(ex.target_audio, audio))
+            except ValueError:  # a silent render cannot be loudness-matched: it is as far as it gets
+                dist[method].append(float("nan"))
+        if k < 4:
+            sf.write(wav_dir / f"{k}_target.wav", ex.target_audio, 44100)
+            sf.write(wav_dir / f"{k}_model.wav", renders["model"], 44100)
+            shown.append((ex.target_audio, renders["model"], ex.note))
+    _plot_examples(shown, out / "spectrograms.png")
+    summary = {}
+    for m, values in dist.items():
+        v = np.array(values, dtype=np.float64)
+        silent = int(np.isnan(v).sum())
+        finite = v[~np.isnan(v)]
+        summary[m] = {
+            "mean": float(finite.mean()) if finite.size else None,
+            "median": float(np.median(finite)) if finite.size else None,
+            "silent_renders": silent,
+        }
+    model_d = np.array(dist["model"])
+    for m in methods[1:]:
+        summary[m]["model_closer_share"] = float(np.nanmean(model_d < np.array(dist[m])))
+    return {"metric": "multi-scale spectral distance (lower is closer)", "n_clips": len(examples), **summary}
+
+
+def _plot_examples(shown: list[tuple[np.ndarray, np.ndarray, int]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from zoo.audio import LogMelFrontEnd
+
+    if not shown:
+        return
+    fe = LogMelFrontEnd()
+    fig, axes = plt.subplots(len(shown), 2, figsize=(10, 2.6 * len(shown)), squeeze=False)
+    for row, (target, pred, note) in enumerate(shown):
+        for col, (audio, title) in enumerate(((target, "target"), (pred, "prediction"))):
+            mel = fe(torch.from_numpy(np.asarray(audio, np.float32)))[0, 0].numpy()
+            axes[row, col].imshow(mel, origin="lower", aspect="auto", cmap="magma")
+            axes[row, col].set_title(f"{title} (MIDI {note})", fontsize=9)
+            axes[row, col].set_xlabel("frame")
+            axes[row, col].set_ylabel("mel band")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _write_report(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))

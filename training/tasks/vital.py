@@ -1,0 +1,144 @@
+"""vital-resnet18's task: log-mel of a Vital render -> its Tier-1 parameters.
+
+Without ``--data`` a small default dataset is generated with Vita and cached under ``data/``; it is
+sized so that `zoo train vital-resnet18` finishes in about ten minutes on two CPU cores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from training.losses import VitalLoss
+from training.tasks import Task, register_task
+from training.tasks.base import Batch
+
+DEFAULT_DATA = Path("data/vital-default.h5")
+DEFAULT_N_PRESETS = 1000
+DEFAULT_NOTES = (48, 60, 72)
+
+
+def _importance_weights(paths: list[Path]) -> torch.Tensor | None:
+    """Per-parameter weights stored as ``params/importance_weights`` in the first file, if any."""
+    import h5py
+
+    with h5py.File(paths[0], "r") as f:
+        if "params/importance_weights" in f:
+            return torch.from_numpy(f["params/importance_weights"][()]).float()
+    return None
+
+
+@register_task
+class VitalTask(Task):
+    family = "vital_resnet"
+    # Adam(W) on this ResNet diverges or stalls above about 3e-3 in the notes' runs.
+    max_stable_lr: ClassVar[float] = 3e-3
+    # Defaults for options the user did not set (the 10-minute CPU recipe).
+    defaults: ClassVar[dict[str, Any]] = {"epochs": 6, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1}
+    backbone_lr_scale: ClassVar[float] = 0.3
+
+    def _paths(self) -> list[Path]:
+        data = self.cfg.data or DEFAULT_DATA
+        paths = sorted(data.glob("*.h5")) if data.is_dir() else [data]
+        if not paths or not all(p.is_file() for p in paths):
+            raise FileNotFoundError(f"no dataset at {data}; create one with `zoo data generate --out {data}`")
+        return paths
+
+    def prepare_data(self) -> None:
+        if self.cfg.data is not None:
+            return
+        from training.data.generate import generate_dataset
+        from training.data.precompute import precompute_mels
+
+        path = DEFAULT_DATA
+        if path.is_file():
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                if "features/mel_spectrogram" in f:
+                    print(f"using the cached default dataset {path}")
+                    return
+        else:
+            print(
+                f"generating the default dataset ({DEFAULT_N_PRESETS} presets x {len(DEFAULT_NOTES)} notes) "
+                f"with Vita into {path}; it is cached for the next run"
+            )
+            generate_dataset(
+                path, DEFAULT_N_PRESETS, workers=max(torch.get_num_threads(), 1), seed=0, notes=DEFAULT_NOTES
+            )
+        precompute_mels(path)
+
+    def datasets(self):
+        from training.data.dataset import VitalMelDataset, split_by_preset
+
+        paths = self._paths()
+        train_idx, val_idx = split_by_preset(paths, val_fraction=self.cfg.val_fraction, seed=self.cfg.seed)
+        self.train_set = VitalMelDataset(paths, train_idx)
+        self.val_set = VitalMelDataset(paths, val_idx)
+        self.spec = self.train_set.spec
+        cont_gates = self.spec.continuous_gate_ids()
+        names = self.spec.categorical_names
+        cat_gates = []
+        for p in self.spec.categorical:
+            gate = names.index(p.gate) if p.gate and p.gate != p.name and p.gate in names else -1
+            cat_gates.append(gate)
+        self.loss_fn = VitalLoss(cont_gates, cat_gates, importance=_importance_weights(paths))
+        self.group_ids = torch.tensor(self.spec.continuous_group_ids())
+        return self.train_set, self.val_set
+
+    def model_overrides(self) -> dict[str, Any]:
+        return {"n_continuous": self.spec.n_continuous, "categorical_options": list(self.spec.categorical_n_options)}
+
+    def loss(self, model: nn.Module, batch: Batch):
+        continuous, *logits = model(batch["mel"])
+        self.loss_fn.to(continuous.device)
+        return self.loss_fn(continuous, logits, batch["continuous"], batch["categorical"])
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+        """val_loss, masked MSE per module group, and mean categorical accuracy."""
+        groups = self.spec.groups
+        sq = torch.zeros(len(groups))
+        cnt = torch.zeros(len(groups))
+        correct = torch.zeros(len(self.spec.categorical))
+        total_loss, n_total = 0.0, 0
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            continuous, *logits = model(batch["mel"])
+            self.loss_fn.to(device)
+            loss, _ = self.loss_fn(continuous, logits, batch["continuous"], batch["categorical"])
+            n = batch["mel"].shape[0]
+            total_loss += float(loss) * n
+            n_total += n
+            mask = self.loss_fn.continuous_mask(batch["categorical"]).cpu()
+            err = ((continuous.float() - batch["continuous"]) ** 2).cpu() * mask
+            sq.index_add_(0, self.group_ids, err.sum(0))
+            cnt.index_add_(0, self.group_ids, mask.sum(0))
+            for i, lg in enumerate(logits):
+                correct[i] += float((lg.argmax(-1) == batch["categorical"][:, i]).sum())
+        metrics = {"val_loss": total_loss / max(n_total, 1)}
+        metrics["val_categorical_accuracy"] = float(correct.mean()) / max(n_total, 1)
+        metrics["val_continuous_mse"] = float(sq.sum() / cnt.sum().clamp(min=1))
+        for g, name in enumerate(groups):
+            if cnt[g] > 0:
+                metrics[f"val_mse_{name}"] = float(sq[g] / cnt[g])
+        return metrics
+
+    def param_groups(self, model: nn.Module) -> list[dict[str, Any]]:
+        """Slow backbone (the trainable part of it), faster heads."""
+        backbone, heads = [], []
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                (heads if "head" in name else backbone).append(p)
+        lr = self.cfg.lr
+        return [
+            {"params": backbone, "lr": lr * self.backbone_lr_scale, "name": "backbone"},
+            {"params": heads, "lr": lr, "name": "heads"},
+        ]
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {"spec": self.spec.to_dict()}

@@ -1,0 +1,363 @@
+"""The training loop, written once for every model family. A family's Task supplies data, loss,
+metrics, parameter groups and callbacks (training/tasks/).
+
+Reads top to bottom: set up (DDP from the torchrun environment), data, model, optimizer and schedule,
+resume, then epochs of steps (non-finite checks before clipping, gradient-flow report on the first
+step of each epoch), validation, checkpoints and early stopping on rank 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+import zoo
+from training import distributed
+from training.checkpoint import load_checkpoint, save_checkpoint
+from training.config import TrainConfig
+from training.monitors import StabilityMonitor, gradient_flow, nonfinite_grad_report
+from training.run_logging import RunLogger
+from training.schedule import build_scheduler
+from training.tasks import Task, task_for_family
+from zoo.audio import FrontEndConfig
+from zoo.registry import _entry
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, task: Task | None = None) -> None:
+        self.cfg = cfg
+        self.env = distributed.setup(cfg.device)
+        self.task = task or task_for_family(_entry(cfg.model).family)(cfg)
+        self.step = 0
+        self.start_epoch = 0
+        self.best_metric = math.inf
+        self.stability = StabilityMonitor(cfg.max_bad_steps)
+        self.run_dir: Path | None = None
+        self.logger: RunLogger | None = None
+
+    # ---------------------------------------------------------------- set-up
+    def _build(self, resume: dict[str, Any] | None) -> None:
+        cfg, env = self.cfg, self.env
+        if env.master:
+            self.task.prepare_data()
+        distributed.barrier(env)
+        self.train_set, self.val_set = self.task.datasets()
+        self.model_config = {**self.task.model_overrides(), **cfg.model_overrides}
+        if resume is not None:
+            self.model_config = resume["model_config"]
+        model = zoo.create_model(cfg.model, **self.model_config).to(env.device)
+        self.raw_model = model
+        if cfg.init_from is not None and resume is None:
+            from training.checkpoint import load_partial
+
+            report = load_partial(model, load_checkpoint(cfg.init_from)["model"])
+            if env.master:
+                print(f"--init-from {cfg.init_from}: {report.summary()}")
+        if cfg.batch_size == "auto":
+            from training.batch_size import find_batch_size
+
+            chosen = find_batch_size(model, self.task, self.train_set, env.device) if env.master else 0
+            cfg.batch_size = distributed.broadcast_int(env, chosen)
+        if env.ddp:
+            if env.device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+                self.raw_model = model
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[env.device.index] if env.device.type == "cuda" else None
+            )
+        self.model = model
+
+        if env.ddp:
+            self.sampler = DistributedSampler(self.train_set, shuffle=True, seed=cfg.seed, drop_last=True)
+        else:
+            self.sampler = RandomSampler(self.train_set, generator=torch.Generator())
+        per_rank = max(cfg.batch_size // env.world_size, 1)
+        self.train_loader = DataLoader(
+            self.train_set,
+            batch_size=per_rank,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,
+        )
+        if len(self.train_loader) == 0:
+            raise ValueError(
+                f"the training set has {len(self.train_set)} samples, fewer than one batch of {cfg.batch_size}; "
+                "lower `--batch-size` or use more data"
+            )
+        self.val_loader = DataLoader(self.val_set, batch_size=per_rank, shuffle=False, num_workers=cfg.num_workers)
+
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / cfg.grad_accum)
+        total = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        self.total_steps = total
+        self.optimizer = self._optimizer()
+        self.scheduler = build_scheduler(self.optimizer, total, self.steps_per_epoch * cfg.warmup_epochs)
+        self.callbacks = self.task.callbacks()
+        if resume is not None:
+            self._restore(resume)
+
+        max_lr = max(g["lr"] for g in self.optimizer.param_groups)
+        stable = getattr(self.task, "max_stable_lr", None)
+        if env.master and stable is not None and max_lr > stable:
+            warnings.warn(
+                f"learning rate {max_lr:g} is above {stable:g}, the highest known to train {cfg.model} stably",
+                stacklevel=2,
+            )
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        groups = self.task.param_groups(self.raw_model)
+        return torch.optim.AdamW(groups, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def rebuild_optimizer(self) -> None:
+        """For callbacks that change the model's parameters: new optimizer and schedule at the current step."""
+        self.optimizer = self._optimizer()
+        warm = self.steps_per_epoch * self.cfg.warmup_epochs
+        self.scheduler = build_scheduler(self.optimizer, self.total_steps, warm)
+        for _ in range(self.step):  # fast-forward the schedule to where training is
+            self.scheduler.step()
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.raw_model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.start_epoch = ckpt["epoch"] + 1
+        self.step = ckpt["step"]
+        self.best_metric = ckpt["best_metric"]
+        for cb, state in zip(self.callbacks, ckpt.get("callbacks", []), strict=False):
+            cb.load_state_dict(state)
+        set_rng_state(ckpt["rng"])
+
+    def _checkpoint_state(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        return {
+            "model_name": self.cfg.model,
+            "model_config": self.model_config,
+            "model": self.raw_model.state_dict(),
+            "front_end": FrontEndConfig().to_dict(),
+            "train_config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": epoch,
+            "step": self.step,
+            "best_metric": self.best_metric,
+            "metrics": metrics,
+            "rng": rng_state(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "spec": None,
+            **self.task.checkpoint_extras(),
+        }
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, resume: str | Path | None = None) -> dict[str, Any]:
+        """Train; returns a summary (run dir, best metric, epochs run, skipped steps)."""
+        cfg, env = self.cfg, self.env
+        try:
+            ckpt = load_checkpoint(resume) if resume else None
+            if ckpt is not None and ckpt["model_name"] != cfg.model:
+                raise ValueError(f"`--resume` checkpoint is for {ckpt['model_name']!r}, not {cfg.model!r}")
+            seed_everything(cfg.seed + env.rank)
+            self._build(ckpt)
+            self.run_dir = Path(resume).parent if resume else self._new_run_dir()
+            if env.master:
+                self.logger = RunLogger(self.run_dir, cfg, resume=ckpt is not None)
+            for cb in self.callbacks:
+                cb.on_train_start(self)
+            stop_reason = "finished all epochs"
+            epochs_without_improvement = 0
+            for epoch in range(self.start_epoch, cfg.epochs):
+                self._train_epoch(epoch)
+                metrics = self._validate_and_checkpoint(epoch)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, metrics)
+                improved = metrics.get("improved", False)
+                epochs_without_improvement = 0 if improved else epochs_without_improvement + 1
+                patience = cfg.early_stopping_patience
+                if distributed.any_rank(env, patience is not None and epochs_without_improvement >= patience):
+                    stop_reason = f"early stopping: no improvement of {self.task.monitor} for {patience} epochs"
+                    break
+                if cfg.max_steps is not None and self.step >= cfg.max_steps:
+                    stop_reason = f"reached --max-steps {cfg.max_steps}"
+                    break
+            summary = {
+                "run_dir": str(self.run_dir),
+                "best_metric": self.best_metric,
+                "monitor": self.task.monitor,
+                "steps": self.step,
+                "skipped_steps": self.stability.skipped,
+                "stop_reason": stop_reason,
+            }
+            if self.logger is not None:
+                self.logger.finish(summary)
+            return summary
+        finally:
+            if self.logger is not None:
+                self.logger.close()
+            distributed.teardown(env)
+
+    def _new_run_dir(self) -> Path:
+        name = self.cfg.run_name or time.strftime("%Y%m%d-%H%M%S")
+        run_dir = self.cfg.out / self.cfg.model / name
+        if self.env.master:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir
+
+    def _train_epoch(self, epoch: int) -> None:
+        cfg, env = self.cfg, self.env
+        # The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
+        else:
+            self.sampler.generator.manual_seed(cfg.seed + epoch)  # as DistributedSampler
+        self.model.train()
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
+        )
+        progress = None
+        if env.master:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(
+                total=len(self.train_loader),
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="batch",
+                dynamic_ncols=True,
+                leave=True,
+            )
+        first_step_of_epoch = True
+        wait_time = compute_time = 0.0
+        samples = 0
+        t_last = time.perf_counter()
+        micro = 0
+        self.optimizer.zero_grad(set_to_none=True)
+        for batch in self.train_loader:
+            t_batch = time.perf_counter()
+            wait_time += t_batch - t_last
+            batch = {k: v.to(env.device, non_blocking=True) for k, v in batch.items()}
+            micro += 1
+            sync_now = micro % cfg.grad_accum == 0
+            no_sync = self.model.no_sync if env.ddp and not sync_now else contextlib.nullcontext
+            with no_sync(), autocast:
+                loss, logs = self.task.loss(self.model, batch)
+            bad_loss = distributed.any_rank(env, not bool(torch.isfinite(loss.detach())))
+            if bad_loss:
+                self.optimizer.zero_grad(set_to_none=True)
+                micro = 0
+                self.stability.bad(self.step, "non-finite loss", [f"loss={float(loss):.4g}"])
+                t_last = time.perf_counter()
+                continue
+            with no_sync():
+                (loss / cfg.grad_accum).backward()
+            n = next(iter(batch.values())).shape[0]
+            samples += n * env.world_size
+            if not sync_now:
+                t_last = time.perf_counter()
+                continue
+
+            # Checks happen on the averaged gradients, before clipping, identically on every rank.
+            bad = nonfinite_grad_report(self.raw_model)
+            if distributed.any_rank(env, bool(bad)):
+                self.optimizer.zero_grad(set_to_none=True)
+                self.stability.bad(self.step, "non-finite gradient", bad)
+                t_last = time.perf_counter()
+                continue
+            if first_step_of_epoch:
+                first_step_of_epoch = False
+                dead, _ = gradient_flow(self.raw_model)
+                if dead and env.master:
+                    shown = ", ".join(dead[:8]) + (" ..." if len(dead) > 8 else "")
+                    (progress.write if progress else print)(f"{len(dead)} parameters have near-zero gradients: {shown}")
+                    if self.logger:
+                        self.logger.event({"epoch": epoch, "near_zero_grad_params": dead})
+            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.stability.ok()
+            self.step += 1
+            t_last = time.perf_counter()
+            compute_time += t_last - t_batch
+            step_logs = {
+                "loss": float(loss.detach()),
+                "grad_norm": grad_norm,
+                "lr": self.optimizer.param_groups[-1]["lr"],
+                **{k: float(v) for k, v in logs.items()},
+            }
+            for cb in self.callbacks:
+                cb.on_step_end(self, batch, step_logs)
+            if progress is not None:
+                elapsed = wait_time + compute_time
+                progress.update(cfg.grad_accum)
+                progress.set_postfix(loss=f"{step_logs['loss']:.4f}", sps=f"{samples / max(elapsed, 1e-9):.1f}")
+            if self.logger is not None:
+                self.logger.step({"step": self.step, "epoch": epoch, **step_logs})
+            if cfg.max_steps is not None and self.step >= cfg.max_steps:
+                break
+        if progress is not None:
+            progress.close()
+        elapsed = wait_time + compute_time
+        self.epoch_timing = {
+            "samples_per_s": samples / max(elapsed, 1e-9),
+            "data_wait_fraction": wait_time / max(elapsed, 1e-9),
+            "skipped_steps": self.stability.skipped,
+        }
+
+    def _validate_and_checkpoint(self, epoch: int) -> dict[str, Any]:
+        env = self.env
+        metrics: dict[str, Any] = {}
+        if env.master:
+            self.raw_model.eval()
+            metrics = self.task.validate(self.raw_model, self.val_loader, env.device)
+            value = metrics[self.task.monitor]
+            improved = value < self.best_metric
+            if improved:
+                self.best_metric = value
+            metrics = {"epoch": epoch, "step": self.step, **metrics, **self.epoch_timing, "improved": improved}
+            state = self._checkpoint_state(epoch, metrics)
+            save_checkpoint(self.run_dir / "latest.pt", state)
+            if improved:
+                save_checkpoint(self.run_dir / "best.pt", state)
+            self.logger.epoch(metrics)
+            shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+            print(f"epoch {epoch + 1}: " + json.dumps(shown), flush=True)
+        distributed.barrier(env)
+        # Early stopping must be decided identically everywhere: share rank 0's verdict.
+        improved = distributed.any_rank(env, bool(metrics.get("improved", False)))
+        metrics["improved"] = improved
+        return metrics

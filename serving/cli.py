@@ -129,25 +129,29 @@ def predict_cmd(
     for col in ("recording", "note", "onset s", "preset", "spectral distance"):
         table.add_column(col)
     failed = 0
+    used: set[str] = set()
     for path in audio:
         try:
             prepared = prepare_recording(path, limits)
         except (ZooError, ValueError, OSError) as e:
-            err_console.print(f"[bold red]Error:[/] {path}: {e}", highlight=False)
+            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
             failed += 1
             continue
         outputs = runtime.run(prepared.clip[None])
         prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
-        target = out / f"{path.stem}.vital"
+        stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
+        used.add(stem)
+        target = out / f"{stem}.vital"
         target.write_text(json.dumps(prediction.document))
         distance = ""
         if previewer is not None:
             result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
-            (out / f"{path.stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
+            (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
             distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
         note = prepared.note
         onset = f"{note.onset_sample / note.sample_rate:.3f}"
-        table.add_row(str(path), f"{note.name} ({note.midi})", onset, str(target), distance)
+        table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, distance)
     console.print(table)
+    console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:
         raise typer.Exit(code=1)

@@ -11,6 +11,18 @@ def _seed_and_threads():
 
 
 @pytest.fixture(scope="session")
+def tiny_vital_h5(tmp_path_factory):
+    """A small real Vital dataset (rendered with vita, mels precomputed), shared by the whole session."""
+    from training.data.generate import generate_dataset
+    from training.data.precompute import precompute_mels
+
+    path = tmp_path_factory.mktemp("tiny-vital") / "vital.h5"
+    generate_dataset(path, 12, workers=1, seed=7, notes=(48, 60), progress=False)
+    precompute_mels(path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
 def untrained_artifact(tmp_path_factory):
     """An untrained vital-resnet18 (seed 0) checkpoint with the Tier-1 spec, exported once per test session
     by `zoo export` with ONNX and TorchScript. Shared by the export and server tests: ``.path`` (the bundle

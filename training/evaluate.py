@@ -49,10 +49,7 @@ def _parameter_metrics(model, dataset, spec, batch_size: int = 64) -> dict[str, 
     from training.losses import VitalLoss
 
     names = spec.categorical_names
-    cat_gates = [
-        names.index(p.gate) if p.gate and p.gate != p.name and p.gate in names else -1 for p in spec.categorical
-    ]
-    loss_fn = VitalLoss(spec.continuous_gate_ids(), cat_gates)
+    loss_fn = VitalLoss(spec.continuous_gate_ids(), spec.categorical_gate_ids())
     group_ids = torch.tensor(spec.continuous_group_ids())
     sq, cnt = torch.zeros(len(spec.groups)), torch.zeros(len(spec.groups))
     correct, n = torch.zeros(len(spec.categorical)), 0
@@ -137,7 +134,7 @@ def evaluate_dataset(
     try:
         for i in chosen:
             item = val_set[int(i)]
-            file_i, row = val_set.locate(int(i))
+            file_i, row = val_set.locate(int(item["index"]))
             target = audio_ds[file_i]["audio"][row]
             mel = item["mel"].unsqueeze(0)
             cont, cat = _predict(model, mel)

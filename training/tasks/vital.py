@@ -80,13 +80,9 @@ class VitalTask(Task):
         self.train_set = VitalMelDataset(paths, train_idx)
         self.val_set = VitalMelDataset(paths, val_idx)
         self.spec = self.train_set.spec
-        cont_gates = self.spec.continuous_gate_ids()
-        names = self.spec.categorical_names
-        cat_gates = []
-        for p in self.spec.categorical:
-            gate = names.index(p.gate) if p.gate and p.gate != p.name and p.gate in names else -1
-            cat_gates.append(gate)
-        self.loss_fn = VitalLoss(cont_gates, cat_gates, importance=_importance_weights(paths))
+        self.loss_fn = VitalLoss(
+            self.spec.continuous_gate_ids(), self.spec.categorical_gate_ids(), importance=_importance_weights(paths)
+        )
         self.group_ids = torch.tensor(self.spec.continuous_group_ids())
         return self.train_set, self.val_set
 

@@ -81,9 +81,9 @@ class PresetAPI(ls.LitAPI):
         self.threads = threads
 
     def setup(self, device: str) -> None:
-        from serving.artifact import load_artifact
         from serving.backends import create_backend
         from serving.presets import PresetDecoder, PreviewRenderer
+        from zoo.artifact import load_artifact
 
         self.artifact = load_artifact(self.artifact_dir, verify=False)  # checksums were verified at start-up
         self.backend = create_backend(self.artifact, self.backend_name, device, self.threads)

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from serving.artifact import Artifact
+from zoo.artifact import Artifact
 from zoo.errors import ArtifactError, ZooError
 
 BACKENDS = ("onnx", "torchscript")

@@ -59,10 +59,10 @@ def serve_cmd(
     """Serve audio -> Vital preset over HTTP (POST /predict, GET /health, docs at /docs).
 
     Set ZOO_API_KEY to require that key in the X-API-Key header of every prediction."""
-    from serving.artifact import latest_artifact, load_artifact
     from serving.backends import resolve_device
     from serving.request_reader import API_KEY_ENV
     from serving.server import ServeConfig, build_server, run_server
+    from zoo.artifact import latest_artifact, load_artifact
 
     config = ServeConfig(
         artifact_dir=artifact if artifact is not None else latest_artifact(),
@@ -110,10 +110,10 @@ def predict_cmd(
 
     from rich.table import Table
 
-    from serving.artifact import latest_artifact, load_artifact
     from serving.backends import create_backend, resolve_device
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
+    from zoo.artifact import latest_artifact, load_artifact
     from zoo.errors import ZooError
 
     bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)

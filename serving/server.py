@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.artifact import Artifact, load_artifact
 from serving.backends import BACKENDS
 from serving.pipeline import DEFAULT_MAX_PAYLOAD_MB, DEFAULT_MAX_SECONDS, AudioLimits
 from serving.request_reader import API_KEY_ENV, RequestLimits
+from zoo.artifact import Artifact, load_artifact
 from zoo.errors import ArtifactError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from serving.artifact import latest_artifact, load_artifact
 from serving.backends import DeviceError, create_backend, resolve_device
 from serving.pipeline import AudioLimits, decode_recording, wav_truncation
+from zoo.artifact import latest_artifact, load_artifact
 from zoo.errors import ArtifactError, AudioDecodeError, AudioTooLongError
 
 

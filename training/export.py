@@ -9,7 +9,6 @@ and ONNX Runtime is measured at export on audio rendered with Vital, and export 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.artifact import ARTIFACT_FORMAT, CARD_FILE, sha256_file
 from zoo.audio import (
     PEAK_LIMIT,
     SILENCE_RMS_DB,
@@ -96,8 +96,6 @@ def run_onnx(path: str | Path, inputs: dict[str, torch.Tensor]) -> list:
 # --------------------------------------------------------------------------------------------------
 # Artifact bundles: waveform-in graphs, parity on rendered audio, card.json
 
-ARTIFACT_FORMAT = "zoo-artifact/1"
-CARD_FILE = "card.json"
 FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
 PARITY_NOTES = (36, 48, 60, 72, 84)
 # Max absolute difference allowed between eager and an exported runtime, on every output (continuous values
@@ -172,14 +170,6 @@ def render_parity_audio(notes: Sequence[int] = PARITY_NOTES, seed: int = 0) -> n
         else:
             raise ExportError(f"no audible parity preset at note {note} in 20 draws (seed {seed})")
     return np.stack(clips)
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:

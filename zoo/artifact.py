@@ -1,4 +1,4 @@
-"""Reading an artifact bundle written by ``zoo export``: its card, its files, their checksums."""
+"""The artifact bundle written by ``zoo export`` and read by every runtime: its card, files and checksums."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class Artifact:
 
 
 def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

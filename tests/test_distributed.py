@@ -8,8 +8,22 @@ import torch
 
 from training.checkpoint import load_checkpoint
 
-ARGS = ["train", "residual-mlp", "--epochs", "2", "--max-steps", "6", "--batch-size", "32", "--lr", "0.01",
-        "--device", "cpu", "--seed", "3"]
+ARGS = [
+    "train",
+    "residual-mlp",
+    "--epochs",
+    "2",
+    "--max-steps",
+    "6",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.01",
+    "--device",
+    "cpu",
+    "--seed",
+    "3",
+]
 
 
 def _train(tmp_path, name, extra):

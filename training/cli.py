@@ -191,3 +191,29 @@ def _print_audio_table(audio: dict) -> None:
             str(row["silent_renders"]),
         )
     console.print(table)
+
+
+# --- zoo export ----------------------------------------------------------------------------------
+@app.command("export")
+@user_errors
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `zoo train`, e.g. runs/<model>/<run>/best.pt.")],
+    format: Annotated[str, typer.Option("--format", help="Comma-separated: onnx, torchscript.")] = "onnx,torchscript",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Bundle folder (default: artifacts/<model>/<run or timestamp>).")
+    ] = None,
+) -> None:
+    """Export a checkpoint to ONNX and TorchScript (raw waveform in), check parity, write card.json."""
+    from training.export import export_checkpoint
+
+    formats = [f.strip() for f in format.split(",") if f.strip()]
+    with console.status("exporting and checking parity ..."):
+        result = export_checkpoint(checkpoint, out, formats=formats)
+    for name, info in result.card["files"].items():
+        size, digest = info["bytes"] / 1e6, info["sha256"][:12]
+        console.print(f"wrote {result.out_dir / name} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
+    console.print(f"wrote {result.out_dir / 'card.json'}", soft_wrap=True)
+    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card["parity"]["max_abs_error"].items())
+    tolerance = result.card["parity"]["tolerance"]
+    console.print(f"parity vs eager, max abs error (tolerance {tolerance:g}): {parity}", soft_wrap=True)
+    console.print(f"next: [bold]zoo serve {result.out_dir}[/]", soft_wrap=True)

@@ -49,10 +49,7 @@ def _parameter_metrics(model, dataset, spec, batch_size: int = 64) -> dict[str, 
     from training.losses import VitalLoss
 
     names = spec.categorical_names
-    cat_gates = [
-        names.index(p.gate) if p.gate and p.gate != p.name and p.gate in names else -1 for p in spec.categorical
-    ]
-    loss_fn = VitalLoss(spec.continuous_gate_ids(), cat_gates)
+    loss_fn = VitalLoss(spec.continuous_gate_ids(), spec.categorical_gate_ids())
     group_ids = torch.tensor(spec.continuous_group_ids())
     sq, cnt = torch.zeros(len(spec.groups)), torch.zeros(len(spec.groups))
     correct, n = torch.zeros(len(spec.categorical)), 0
@@ -116,6 +113,7 @@ def evaluate_dataset(
 ) -> dict[str, Any]:
     """Evaluate on the checkpoint's held-out split of ``data``; writes report.json, a PNG and WAVs to ``out``."""
     import h5py
+
     from zoo.vital.spec import VitalParamSpec
 
     model, ckpt = model_from_checkpoint(checkpoint)
@@ -136,7 +134,7 @@ def evaluate_dataset(
     try:
         for i in chosen:
             item = val_set[int(i)]
-            file_i, row = val_set.locate(int(i))
+            file_i, row = val_set.locate(int(item["index"]))
             target = audio_ds[file_i]["audio"][row]
             mel = item["mel"].unsqueeze(0)
             cont, cat = _predict(model, mel)
@@ -163,12 +161,11 @@ def evaluate_presets(
     Such presets use modulations and wavetables beyond Tier 1, so a perfect score is out of reach; this
     is the test closest to what users send. With ``data`` the mean and nearest-neighbour baselines come
     from its training split; without it only the init and random presets are compared."""
+    from zoo.audio import LogMelFrontEnd, normalize_loudness
     from zoo.vital.preset import init_preset, load_preset_file, vector_from_preset
     from zoo.vital.render import VitalRenderer
     from zoo.vital.sampler import PresetSampler
     from zoo.vital.spec import VitalParamSpec
-
-    from zoo.audio import LogMelFrontEnd, normalize_loudness
 
     model, ckpt = model_from_checkpoint(checkpoint)
     if ckpt.get("spec") is None:
@@ -221,6 +218,7 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
     """Render every method's preset at each clip's note and measure the distance to the target."""
     import soundfile as sf
     from tqdm.auto import tqdm
+
     from zoo.vital.render import VitalRenderer
 
     renderer = VitalRenderer()

@@ -354,7 +354,16 @@ class Trainer:
             if improved:
                 save_checkpoint(self.run_dir / "best.pt", state)
             self.logger.epoch(metrics)
-            shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
+            # The headline figures; every metric is in metrics.jsonl.
+            keys = (
+                "val_loss",
+                "val_categorical_accuracy",
+                "val_continuous_mse",
+                "val_accuracy",
+                "samples_per_s",
+                "data_wait_fraction",
+            )
+            shown = {k: round(metrics[k], 4) for k in keys if isinstance(metrics.get(k), float)}
             print(f"epoch {epoch + 1}: " + json.dumps(shown), flush=True)
         distributed.barrier(env)
         # Early stopping must be decided identically everywhere: share rank 0's verdict.

@@ -27,3 +27,19 @@ class PresetError(ZooError, ValueError):
 
 class DatasetError(ZooError, ValueError):
     """A dataset file or generation request that cannot be used (bad arguments, missing features, schema)."""
+
+
+class AudioTooLongError(AudioDecodeError):
+    """Audio longer than the configured limit."""
+
+
+class ExportError(ZooError, ValueError):
+    """A model or checkpoint that cannot be exported as asked."""
+
+
+class ParityError(ExportError):
+    """An exported runtime whose outputs differ from eager PyTorch beyond tolerance."""
+
+
+class ArtifactError(ZooError, ValueError):
+    """An artifact bundle that is missing, incomplete or does not match its card."""

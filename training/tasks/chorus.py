@@ -95,7 +95,8 @@ def load_songs(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
 
 
 class EpochStats(Callback):
-    """Means of the training steps' loss, gradient norm and predicted chorus share since the last read."""
+    """Means of the training steps' loss, gradient norm and predicted chorus share since the last read (the
+    task's validation reports them); prints them with the validation chorus% after every epoch."""
 
     logged: ClassVar[tuple[tuple[str, str], ...]] = (
         ("loss", "train_loss"),
@@ -112,6 +113,17 @@ class EpochStats(Callback):
             scale = 100.0 if name.endswith("_pct") else 1.0
             self._sums[name] = self._sums.get(name, 0.0) + scale * float(logs.get(key, float("nan")))
         self._n += 1
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        if trainer.env.master and "val_chorus_pct" in metrics:
+            print(
+                f"epoch {epoch + 1}: train loss {metrics.get('train_loss', float('nan')):.4f}, "
+                f"grad norm {metrics.get('train_grad_norm', float('nan')):.3f}, "
+                f"chorus% train {metrics.get('train_chorus_pct', float('nan')):.1f} / "
+                f"val {metrics['val_chorus_pct']:.1f} (true {metrics['val_true_chorus_pct']:.1f}), "
+                f"val frame acc {100 * metrics['val_frame_acc']:.1f} %",
+                flush=True,
+            )
 
     def read(self) -> dict[str, float]:
         """The epoch's means (empty before the first step); resets the sums."""

@@ -136,4 +136,3 @@ class VitalRenderer:
     def to_preset(self) -> dict[str, Any]:
         """The synth's current state as a ``.vital`` document (vita's ``to_json``)."""
         return json.loads(self._synth.to_json())
-

@@ -1,0 +1,132 @@
+"""Runtimes for an exported bundle: ONNX Runtime (CUDA or CPU execution provider) and TorchScript.
+
+Both take a batch of waveforms (B, 88200) float32 and return the card's outputs in order as numpy arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Protocol
+
+import numpy as np
+
+from zoo.artifact import Artifact
+from zoo.errors import ArtifactError, ZooError
+
+BACKENDS = ("onnx", "torchscript")
+
+
+class DeviceError(ZooError, ValueError):
+    """A device that the chosen backend cannot use here."""
+
+
+class Backend(Protocol):
+    name: str
+    device: str
+
+    def run(self, inputs: np.ndarray) -> list[np.ndarray]: ...
+
+
+def _nvidia_gpu_count() -> int:
+    from litserve.connector import check_cuda_with_nvidia_smi
+
+    return check_cuda_with_nvidia_smi()
+
+
+def resolve_device(backend: str, device: str) -> tuple[str, str]:
+    """(``"cpu"`` or ``"cuda"``, one line saying why) for ``--device auto|cpu|cuda``.
+
+    ``auto`` takes CUDA when the backend can use it (ONNX Runtime: the onnxruntime-gpu build and an NVIDIA
+    GPU; TorchScript: a CUDA build of torch with a GPU), else the CPU; ``cuda`` raises when it cannot."""
+    if backend not in BACKENDS:
+        raise ValueError(f"`--backend` must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"`--device` must be auto, cpu or cuda, got {device!r}")
+    if device == "cpu":
+        return "cpu", f"{backend}: running on the CPU (--device cpu)"
+    if backend == "onnx":
+        import onnxruntime as ort
+
+        has_provider = "CUDAExecutionProvider" in ort.get_available_providers()
+        gpus = _nvidia_gpu_count() if has_provider else 0
+        if has_provider and gpus:
+            return "cuda", f"ONNX Runtime: CUDA execution provider on {gpus} GPU(s)"
+        why = "no NVIDIA GPU found" if has_provider else "this onnxruntime build has no CUDA provider (onnxruntime-gpu)"
+    else:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda", f"TorchScript: CUDA on {torch.cuda.device_count()} GPU(s)"
+        why = "torch sees no CUDA device"
+    if device == "cuda":
+        raise DeviceError(f"`--device cuda` was asked for but {why}; use `--device cpu` or `--device auto`")
+    return "cpu", f"{'ONNX Runtime' if backend == 'onnx' else 'TorchScript'}: CPU ({why})"
+
+
+class OnnxRuntimeBackend:
+    """An ONNX Runtime session; ``device`` is ``cpu`` or ``cuda[:index]``."""
+
+    name = "onnxruntime"
+
+    def __init__(self, artifact: Artifact, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        ort.set_default_logger_severity(3)  # errors only: provider probing must not print a wall of warnings
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        if device.startswith("cuda"):
+            index = int(device.split(":")[1]) if ":" in device else 0
+            providers: list = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        path = artifact.file_for("onnx")
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as e:  # noqa: BLE001 - ORT raises its own exception types for unreadable models
+            raise ArtifactError(f"ONNX Runtime cannot load {path}: {e}") from None
+        if device.startswith("cuda") and "CUDAExecutionProvider" not in self.session.get_providers():
+            raise DeviceError(f"ONNX Runtime could not start the CUDA execution provider on {device}")
+        self.device = device
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = artifact.output_names
+
+    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(inputs, dtype=np.float32)})
+
+
+class TorchScriptBackend:
+    """A TorchScript module on ``cpu`` or ``cuda[:index]``."""
+
+    name = "torchscript"
+
+    def __init__(self, artifact: Artifact, device: str = "cpu", threads: int | None = None) -> None:
+        import torch
+
+        if threads and device == "cpu":
+            torch.set_num_threads(threads)
+        path = artifact.file_for("torchscript")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still works
+                self.module = torch.jit.load(str(path), map_location=device).eval()
+        except Exception as e:  # noqa: BLE001 - torch.jit raises RuntimeError subclasses and others
+            raise ArtifactError(f"TorchScript cannot load {path}: {e}") from None
+        self.device = device
+        self._torch = torch
+
+    def run(self, inputs: np.ndarray) -> list[np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.device))
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [t.float().cpu().numpy() for t in outs]
+
+
+def create_backend(artifact: Artifact, backend: str, device: str = "cpu", threads: int | None = None) -> Backend:
+    if backend == "onnx":
+        return OnnxRuntimeBackend(artifact, device, threads)
+    if backend == "torchscript":
+        return TorchScriptBackend(artifact, device, threads)
+    raise ValueError(f"`--backend` must be one of {', '.join(BACKENDS)}, got {backend!r}")

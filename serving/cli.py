@@ -1,0 +1,157 @@
+"""``zoo serve`` (the HTTP server) and ``zoo predict`` (the same pipeline on files, no HTTP).
+Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zoo.console import console, err_console, user_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+
+class BackendChoice(str, Enum):
+    onnx = "onnx"
+    torchscript = "torchscript"
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+ArtifactArg = Annotated[
+    Path | None,
+    typer.Argument(help="Artifact folder of `zoo export` (default: the newest under artifacts/).", show_default=False),
+]
+BackendOpt = Annotated[BackendChoice, typer.Option("--backend", help="Runtime for the exported model.")]
+DeviceOpt = Annotated[DeviceChoice, typer.Option("--device", help="auto: CUDA when the backend can use a GPU.")]
+
+
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@app.command("serve")
+@user_errors
+def serve_cmd(
+    artifact: ArtifactArg = None,
+    backend: BackendOpt = BackendChoice.onnx,
+    device: DeviceOpt = DeviceChoice.auto,
+    host: Annotated[str, typer.Option("--host", help="127.0.0.1: this machine only; 0.0.0.0: every interface.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Requests batched into one pass.")] = 8,
+    batch_timeout: Annotated[float, typer.Option("--batch-timeout", help="Seconds to wait to fill a batch.")] = 0.01,
+    workers: Annotated[int, typer.Option("--workers", help="Inference worker processes per device.")] = 1,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
+    max_payload_mb: Annotated[float, typer.Option("--max-payload-mb", help="Largest request body.")] = 32.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="Server log level.")] = "info",
+) -> None:
+    """Serve audio -> Vital preset over HTTP (POST /predict, GET /health, docs at /docs).
+
+    Set ZOO_API_KEY to require that key in the X-API-Key header of every prediction."""
+    from serving.backends import resolve_device
+    from serving.request_reader import API_KEY_ENV
+    from serving.server import ServeConfig, build_server, run_server
+    from zoo.artifact import latest_artifact, load_artifact
+
+    config = ServeConfig(
+        artifact_dir=artifact if artifact is not None else latest_artifact(),
+        backend=backend.value,
+        device=device.value,
+        host=host,
+        port=port,
+        max_batch_size=max_batch_size,
+        batch_timeout=batch_timeout,
+        workers=workers,
+        max_seconds=max_seconds,
+        max_payload_mb=max_payload_mb,
+        log_level=log_level,
+        api_key=os.environ.get(API_KEY_ENV) or None,
+    )
+    accelerator, why = resolve_device(config.backend, config.device)
+    server = build_server(config, accelerator, _threads_per_worker(workers) if accelerator == "cpu" else None)
+    bundle = load_artifact(config.artifact_dir, verify=False)
+    console.print(why, soft_wrap=True)
+    console.print(
+        f"serving [bold]{bundle.model_name}[/] {bundle.version} from {config.artifact_dir} at "
+        f"http://{host}:{port}/predict  (docs /docs, health /health; "
+        f"{'API key required' if config.api_key else f'no API key: set {API_KEY_ENV} to require one'})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    run_server(server, config)
+
+
+@app.command("predict")
+@user_errors
+def predict_cmd(
+    audio: Annotated[list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG).", show_default=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the .vital files.")] = Path("."),
+    preview: Annotated[bool, typer.Option("--preview", help="Also render each preset with Vital (WAV).")] = False,
+    artifact: Annotated[
+        Path | None, typer.Option("--artifact", help="Artifact folder (default: the newest under artifacts/).")
+    ] = None,
+    backend: BackendOpt = BackendChoice.onnx,
+    device: DeviceOpt = DeviceChoice.auto,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
+) -> None:
+    """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP."""
+    import base64
+
+    from rich.table import Table
+
+    from serving.backends import create_backend, resolve_device
+    from serving.pipeline import AudioLimits, prepare_recording
+    from serving.presets import PresetDecoder, PreviewRenderer
+    from zoo.artifact import latest_artifact, load_artifact
+    from zoo.errors import ZooError
+
+    bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
+    limits = AudioLimits(max_seconds)
+    presets = PresetDecoder(bundle.card)
+    accelerator, why = resolve_device(backend.value, device.value)
+    runtime = create_backend(bundle, backend.value, accelerator)
+    previewer = PreviewRenderer(presets.spec) if preview else None
+    console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False, soft_wrap=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    table = Table(title="Predicted presets")
+    for col in ("recording", "note", "onset s", "preset", "spectral distance"):
+        table.add_column(col)
+    failed = 0
+    used: set[str] = set()
+    for path in audio:
+        try:
+            prepared = prepare_recording(path, limits)
+        except (ZooError, ValueError, OSError) as e:
+            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
+            failed += 1
+            continue
+        outputs = runtime.run(prepared.clip[None])
+        prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
+        stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
+        used.add(stem)
+        target = out / f"{stem}.vital"
+        target.write_text(json.dumps(prediction.document))
+        distance = ""
+        if previewer is not None:
+            result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
+            (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
+            distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
+        note = prepared.note
+        onset = f"{note.onset_sample / note.sample_rate:.3f}"
+        table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, distance)
+    console.print(table)
+    console.print(f"presets written to {out}/", soft_wrap=True)
+    if failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,150 @@
+"""Reading ``POST /predict`` in the HTTP process, before anything reaches an inference worker.
+
+A FastAPI dependency checks the API key, bounds the payload while it streams in, and accepts three bodies:
+multipart field ``audio`` (a file), JSON ``{"audio_base64": ...}``, or the raw bytes of an audio file with an
+``audio/*`` or ``application/octet-stream`` content type. Everything wrong with the request itself is
+answered here with a 4xx JSON ``{"detail": ...}``; the audio is decoded by the worker.
+
+This module must not use ``from __future__ import annotations``: LitServe hands the annotation of
+``decode_request`` to FastAPI as a live object.
+"""
+
+import base64
+import binascii
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass
+
+from fastapi import Header, HTTPException, Query, Request
+from starlette.datastructures import UploadFile
+
+API_KEY_ENV = "ZOO_API_KEY"
+AUDIO_CONTENT_TYPES = ("audio/", "application/octet-stream")
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Set on ``app.state.request_limits`` by the server; read by every request."""
+
+    max_payload_bytes: int
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class PredictPayload:
+    """What the HTTP process hands to a worker (pickled): the recording's bytes and the options."""
+
+    audio: bytes
+    filename: str | None
+    preview: bool
+    received_at: float  # time.time() when the request arrived
+
+
+def _limits(request: Request) -> RequestLimits:
+    limits = getattr(request.app.state, "request_limits", None)
+    return limits or RequestLimits(max_payload_bytes=32 * 2**20, api_key=os.environ.get(API_KEY_ENV) or None)
+
+
+def _check_key(limits: RequestLimits, x_api_key: str | None, authorization: str | None) -> None:
+    if not limits.api_key:
+        return
+    given = x_api_key
+    if given is None and authorization and authorization.lower().startswith("bearer "):
+        given = authorization[7:].strip()
+    if given is None or not hmac.compare_digest(given.encode(), limits.api_key.encode()):
+        what = "missing" if given is None else "wrong"
+        raise HTTPException(401, f"{what} API key: send it in the X-API-Key header", {"WWW-Authenticate": "X-API-Key"})
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    too_large = f"the request body is over the {max_bytes / 2**20:g} MB limit"
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(413, f"{too_large} ({int(declared) / 2**20:.1f} MB)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPException(413, too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=4, max_fields=16).parse()
+    except MultiPartException as e:
+        raise HTTPException(400, f"the multipart body cannot be parsed: {e.message}") from None
+    field = form.get("audio")
+    if field is None:
+        fields = ", ".join(form.keys()) or "none"
+        raise HTTPException(400, f"the multipart form has no `audio` field (fields: {fields})")
+    if not isinstance(field, UploadFile):
+        raise HTTPException(400, "the `audio` field must be a file upload (curl -F audio=@sound.wav)")
+    data = await field.read()
+    preview = form.get("preview")
+    return data, field.filename, preview if isinstance(preview, str) else None
+
+
+def _from_json(body: bytes) -> tuple[bytes, bool | None]:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HTTPException(400, f"the JSON body is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or "audio_base64" not in doc:
+        raise HTTPException(400, 'the JSON body must be an object with "audio_base64" (the file, base64 encoded)')
+    if not isinstance(doc["audio_base64"], str):
+        raise HTTPException(400, '"audio_base64" must be a string')
+    text = doc["audio_base64"]
+    if text.startswith("data:") and "," in text:  # a data: URL
+        text = text.split(",", 1)[1]
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, '"audio_base64" is not valid base64') from None
+    preview = doc.get("preview")
+    return data, preview if isinstance(preview, bool) else None
+
+
+async def read_predict_request(
+    request: Request,
+    preview: bool = Query(False, description="Also render the predicted preset with Vital and return it as WAV."),
+    x_api_key: str | None = Header(None, description=f"Required when the server has {API_KEY_ENV} set."),
+    authorization: str | None = Header(None, include_in_schema=False),
+) -> PredictPayload:
+    """FastAPI dependency of ``POST /predict``: authenticate, read and unwrap the body."""
+    received = time.time()
+    limits = _limits(request)
+    _check_key(limits, x_api_key, authorization)
+    body = await _read_body(request, limits.max_payload_bytes)
+    if not body:
+        raise HTTPException(
+            400, "the request body is empty: send the recording as multipart field `audio` or JSON audio_base64"
+        )
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = None
+    if content_type == "multipart/form-data":
+        data, filename, form_preview = await _from_multipart(request, body)
+        preview = preview or (form_preview or "").lower() in TRUE_WORDS
+    elif content_type == "application/json" or content_type.endswith("+json"):
+        data, json_preview = _from_json(body)
+        preview = preview or bool(json_preview)
+    elif content_type.startswith(AUDIO_CONTENT_TYPES):
+        data = body
+    else:
+        raise HTTPException(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}: use multipart/form-data with field `audio`, "
+            "application/json with audio_base64, or audio/* with the file as the body",
+        )
+    if not data:
+        raise HTTPException(400, "the uploaded audio is empty (0 bytes)")
+    return PredictPayload(audio=data, filename=filename, preview=bool(preview), received_at=received)

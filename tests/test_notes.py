@@ -1,0 +1,126 @@
+"""Finding the main note of a recording: phrases, legato, tremolo, real Vital renders, silence."""
+
+import numpy as np
+import pytest
+
+from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB, rms_db
+from zoo.errors import AudioDecodeError
+from zoo.notes import find_main_note, hz_to_midi, note_window, prepare_note_clip, yin
+
+SR = SAMPLE_RATE
+ONSET_TOLERANCE_S = 0.012  # about one analysis hop
+
+
+def _saw_note(midi: int, hold: float, release: float = 0.3, amp: float = 0.5, attack: float = 0.01) -> np.ndarray:
+    """A band-limited sawtooth with a linear attack and release, like a plain synth patch."""
+    f = 440.0 * 2 ** ((midi - 69) / 12)
+    n = int((hold + release) * SR)
+    t = np.arange(n) / SR
+    wave = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, int(SR / 2 / f)))
+    env = np.ones(n)
+    a = int(attack * SR)
+    env[:a] = np.linspace(0, 1, a)
+    env[int(hold * SR) :] = np.linspace(1, 0, n - int(hold * SR))
+    return (amp * 0.5 * wave * env).astype(np.float32)
+
+
+def _phrase(events: list[tuple[float, int, float, float]], seconds: float) -> np.ndarray:
+    """Mix notes (start s, midi, hold s, amplitude) into one recording; release tails overlap."""
+    out = np.zeros(int(seconds * SR), np.float32)
+    for start, midi, hold, amp in events:
+        note = _saw_note(midi, hold, amp=amp)
+        s = int(start * SR)
+        e = min(len(out), s + len(note))
+        out[s:e] += note[: e - s]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("events", "seconds", "midi", "onset"),
+    [
+        ([(0.0, 60, 1.5, 0.5)], 2.5, 60, 0.0),  # one clean note at sample 0, like the training data
+        ([(0.7, 45, 1.2, 0.5)], 3.0, 45, 0.7),  # after silence
+        ([(0.2, 60, 0.3, 0.5), (0.6, 64, 1.5, 0.5), (2.3, 67, 0.3, 0.5)], 3.5, 64, 0.6),  # longest of a phrase
+        ([(0.1, 57, 0.5, 0.5), (0.6, 62, 1.6, 0.5)], 3.0, 62, 0.6),  # legato: the release overlaps
+        ([(0.1, 72, 0.2, 0.9), (0.5, 48, 1.8, 0.4)], 3.0, 48, 0.5),  # a loud blip does not beat a held note
+        ([(0.3, 96, 1.0, 0.5)], 2.0, 96, 0.3),  # high
+        ([(0.3, 28, 1.0, 0.5)], 2.0, 28, 0.3),  # low (41 Hz)
+        ([(0.3, 60, 0.2, 0.5), (1.0, 60, 0.5, 0.5)], 3.0, 60, 1.0),  # same pitch twice, silence between
+    ],
+)
+def test_main_note_of_a_phrase(events, seconds, midi, onset):
+    note = find_main_note(_phrase(events, seconds))
+    assert note.midi == midi
+    assert note.pitched
+    assert abs(note.onset_sample / SR - onset) < ONSET_TOLERANCE_S
+
+
+@pytest.mark.parametrize("attack", [0.05, 0.5])
+def test_slow_attack_starts_where_the_sound_starts(attack):
+    """A pad's 0.5 s attack crosses the activity threshold late; the window must still start at its start."""
+    x = np.concatenate([np.zeros(SR // 2, np.float32), _saw_note(57, 1.5, attack=attack)])
+    note = find_main_note(x)
+    assert note.midi == 57
+    assert -ONSET_TOLERANCE_S < note.onset_sample / SR - 0.5 < ONSET_TOLERANCE_S
+
+
+def test_tremolo_is_one_note_not_many():
+    """An amplitude LFO makes flux peaks; the note must not be cut at the first one."""
+    t = np.arange(int(2.5 * SR)) / SR
+    lfo = 1 - 0.9 * 0.5 * (1 + np.sin(2 * np.pi * 3.0 * t))
+    x = np.concatenate([np.zeros(SR // 4, np.float32), (_saw_note(57, 2.2)[: len(t)] * lfo).astype(np.float32)])
+    note = find_main_note(x)
+    assert (note.midi, note.notes_found) == (57, 1)
+    assert note.end_sample - note.onset_sample > 2 * SR
+
+
+def test_window_starts_at_onset_and_silences_the_next_note():
+    x = _phrase([(0.5, 64, 1.0, 0.5), (1.8, 52, 0.3, 0.5)], 3.0)  # the 64 wins; 52 starts 1.3 s into its window
+    note = find_main_note(x)
+    clip = note_window(x, note)
+    assert clip.shape == (CLIP_SAMPLES,)
+    cut = note.end_sample - note.onset_sample
+    assert abs(cut / SR - 1.3) < ONSET_TOLERANCE_S
+    assert not clip[cut:].any()  # the next note is gone
+    assert np.abs(clip[: cut - SR // 100]).max() > 0.1
+
+
+def test_prepare_note_clip_normalises_loudness_and_pads_short_audio():
+    clip, note = prepare_note_clip(0.05 * _saw_note(69, 0.4, release=0.1))  # 0.5 s, quiet
+    assert clip.shape == (CLIP_SAMPLES,) and clip.dtype == np.float32
+    assert note.midi == 69 and note.name == "A4"
+    assert abs(rms_db(clip) - TARGET_RMS_DB) < 0.5 or np.abs(clip).max() == pytest.approx(0.99, abs=1e-3)
+
+
+def test_unpitched_noise_is_reported_as_such():
+    noise = 0.1 * np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    note = find_main_note(noise)
+    assert not note.pitched
+    assert note.confidence < 0.3
+
+
+def test_silence_is_an_error():
+    with pytest.raises(AudioDecodeError, match="silent"):
+        find_main_note(np.zeros(SR, np.float32))
+    with pytest.raises(AudioDecodeError, match="silent"):
+        prepare_note_clip(np.full(SR, 1e-6, np.float32))
+
+
+def test_yin_tracks_a_pure_tone_within_a_cent():
+    t = np.arange(SR) / SR
+    f0, aperiodicity = yin(np.sin(2 * np.pi * 220.0 * t).astype(np.float32))
+    mid = slice(10, -10)
+    cents = 1200 * np.log2(f0[mid] / 220.0)
+    assert np.abs(cents).max() < 1.0
+    assert aperiodicity[mid].max() < 0.05
+    assert hz_to_midi(220.0) == 57
+
+
+def test_vital_render_after_silence():
+    """A real synth sound (Vital's init patch) rendered at a known note, preceded by silence."""
+    vita = pytest.importorskip("vita")
+    audio = vita.Synth().render(50, 0.8, 1.0, 2.0).mean(axis=0)
+    x = np.concatenate([np.zeros(int(0.4 * SR), np.float32), audio.astype(np.float32)])
+    note = find_main_note(x)
+    assert note.midi == 50 and note.pitched
+    assert abs(note.onset_sample / SR - 0.4) < ONSET_TOLERANCE_S

@@ -179,9 +179,9 @@ def test_task_data_is_the_shipped_digits_split_by_class():
     train, val = task.datasets()
     model = zoo.create_model("structurenet")
     loss, logs = task.loss(model, next(iter(DataLoader(train, batch_size=32))))
-    assert torch.isfinite(loss) and 0.0 <= float(logs["acc"]) <= 1.0
+    assert torch.isfinite(loss) and 0.0 <= float(logs["accuracy"]) <= 1.0
     metrics = task.validate(model.eval(), DataLoader(val, batch_size=64), torch.device("cpu"))
-    assert {"val_loss", "val_acc", "val_dead_share", "val_active_connections"} <= set(metrics)
+    assert {"val_loss", "val_accuracy", "val_dead_share", "val_active_connections"} <= set(metrics)
 
 
 def _fake(density: float, variant: str, acc: float, seed: int = 0):

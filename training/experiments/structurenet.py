@@ -106,7 +106,7 @@ def train_structurenet(density: float, variant: str, seed: int, epochs: int, run
         epochs=epochs,
         test_acc=accuracy(model, test),
         untrained_acc=accuracy(untrained, test),
-        val_acc_curve=[r["val_acc"] for r in records if r["kind"] == "epoch"],
+        val_acc_curve=[r["val_accuracy"] for r in records if r["kind"] == "epoch"],
         growth_steps=[e["step"] for e in events],
         actions=actions,
         final_structure=model.structure_config(),

@@ -72,7 +72,7 @@ def accuracy(model: nn.Module, dataset: DigitsDataset, device: torch.device | st
 @register_task
 class StructureNetTask(Task):
     """Cross-entropy on the digits; growth (``training/growth.py``) runs as a callback unless turned off.
-    ``val_acc``, the live connection count and the dead share are logged every epoch."""
+    ``val_accuracy``, the live connection count and the dead share are logged every epoch."""
 
     family = "structurenet"
     defaults: ClassVar[dict[str, Any]] = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 1}
@@ -92,7 +92,7 @@ class StructureNetTask(Task):
         logits = model(batch["x"])  # (B, 10)
         loss = F.cross_entropy(logits, batch["y"])
         correct = (logits.detach().argmax(1) == batch["y"]).sum()
-        return loss, {"acc": correct.float() / len(batch["y"]), "correct": correct.float()}
+        return loss, {"accuracy": correct.float() / len(batch["y"]), "correct": correct.float()}
 
     @torch.no_grad()
     def validate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:

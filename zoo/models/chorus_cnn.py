@@ -121,8 +121,10 @@ def _create_chorus_cnn(**kwargs) -> ChorusCNN:
     return ChorusCNN(**kwargs)
 
 
+# One 24 s song of the task's data: 517 frames. The model takes any T; an exported graph (whose only dynamic
+# axis is the batch) takes the T of this spec.
 _SONG_FEATURES = (
-    TensorSpec("features", (64, 256), description="log-mel of a song: 64 bands x T frames (46 ms each; any T)"),
+    TensorSpec("features", (64, 517), description="log-mel of a 24 s song: 64 bands x 517 frames of 46 ms"),
 )
 
 

@@ -23,6 +23,7 @@ import typer
 from zoo.console import console, user_errors
 
 DEFAULT_OUT = Path("benchmarks/results/chorus_cnn")
+QUICK_OUT = Path("runs/experiments/chorus-verse-quick")  # smoke tests never overwrite the committed results
 
 
 def _command_line() -> str:
@@ -128,8 +129,12 @@ def register(app: typer.Typer) -> None:
     @app.command("chorus-verse")
     @user_errors
     def chorus_verse(
-        quick: Annotated[bool, typer.Option(help="24 songs, 2 epochs (a smoke test; generates its own data).")] = False,
-        out: Annotated[Path, typer.Option(help="Folder for the Markdown, PNG and JSON.")] = DEFAULT_OUT,
+        quick: Annotated[
+            bool, typer.Option(help=f"24 songs of its own, 2 epochs (a smoke test, into {QUICK_OUT}).")
+        ] = False,
+        out: Annotated[
+            Path | None, typer.Option(help=f"Folder for the Markdown, PNG and JSON [default: {DEFAULT_OUT}].")
+        ] = None,
         data: Annotated[
             Path | None, typer.Option(help="A song file (default: the task's default set, generated if missing).")
         ] = None,
@@ -149,6 +154,7 @@ def register(app: typer.Typer) -> None:
         from zoo.registry import count_params
 
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+        out = out or (QUICK_OUT if quick else DEFAULT_OUT)
         with contextlib.ExitStack() as stack:
             if quick:
                 from training.data.songs import generate_songs
@@ -182,4 +188,5 @@ def register(app: typer.Typer) -> None:
             payload = {"report": plain, "info": info, "epochs": history}
             (out / "chorus-verse.json").write_text(json.dumps(payload, indent=1))
         console.print((out / "chorus-verse.md").read_text())
-        console.print(f"written: {out / 'chorus-verse.md'}, {out / 'chorus-verse.png'}, .json; run: {run}")
+        where = "the run was temporary (--quick)" if quick else f"run: {run}"
+        console.print(f"written: {out / 'chorus-verse.md'}, {out / 'chorus-verse.png'}, .json; {where}")

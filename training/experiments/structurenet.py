@@ -30,6 +30,7 @@ import typer
 from zoo.console import console, user_errors
 
 DEFAULT_OUT = Path("benchmarks/results/structurenet")
+QUICK_OUT = Path("runs/experiments/structurenet-quick")  # smoke tests never overwrite the committed results
 LADDER_DENSITIES = (1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02, 0.015, 0.01, 0.005, 0.002, 0.001)
 RESCUE_DENSITIES = (0.015, 0.01, 0.005)
 VARIANTS = ("static", "growth", "patches only")
@@ -406,8 +407,12 @@ def register(app: typer.Typer) -> None:
     @app.command("sparsity-ladder")
     @user_errors
     def sparsity_ladder(
-        quick: Annotated[bool, typer.Option(help="A few densities, one seed, 4 epochs (a smoke test).")] = False,
-        out: Annotated[Path, typer.Option(help="Folder for the Markdown, PNG and JSON.")] = DEFAULT_OUT,
+        quick: Annotated[
+            bool, typer.Option(help=f"A few densities, one seed, 4 epochs (a smoke test, into {QUICK_OUT}).")
+        ] = False,
+        out: Annotated[
+            Path | None, typer.Option(help=f"Folder for the Markdown, PNG and JSON [default: {DEFAULT_OUT}].")
+        ] = None,
         seeds: Annotated[int, typer.Option(help="Seeds per density.")] = 3,
         epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 40,
         keep_runs: Annotated[Path | None, typer.Option(help="Keep every run folder here.")] = None,
@@ -416,6 +421,7 @@ def register(app: typer.Typer) -> None:
         network, the untrained network and chance; locates the cliff."""
         if seeds < 1 or epochs < 1:
             raise ValueError("`--seeds` and `--epochs` must be at least 1")
+        out = out or (QUICK_OUT if quick else DEFAULT_OUT)
         densities = (1.0, 0.1, 0.02, 0.005) if quick else LADDER_DENSITIES
         seeds, epochs = (1, 4) if quick else (seeds, epochs)
         settings = [(d, "static", s) for d in densities for s in range(seeds)]
@@ -429,8 +435,12 @@ def register(app: typer.Typer) -> None:
     @app.command("cliff-rescue")
     @user_errors
     def cliff_rescue(
-        quick: Annotated[bool, typer.Option(help="One density, one seed, 6 epochs (a smoke test).")] = False,
-        out: Annotated[Path, typer.Option(help="Folder for the Markdown, PNG and JSON.")] = DEFAULT_OUT,
+        quick: Annotated[
+            bool, typer.Option(help=f"One density, one seed, 6 epochs (a smoke test, into {QUICK_OUT}).")
+        ] = False,
+        out: Annotated[
+            Path | None, typer.Option(help=f"Folder for the Markdown, PNG and JSON [default: {DEFAULT_OUT}].")
+        ] = None,
         seeds: Annotated[int, typer.Option(help="Seeds per density and variant.")] = 3,
         epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 60,
         densities: Annotated[
@@ -448,6 +458,7 @@ def register(app: typer.Typer) -> None:
         if not chosen or not all(0 < d <= 1 for d in chosen):
             raise ValueError(f"`--densities` must be fractions in (0, 1], got {densities!r}")
         chosen, seeds, epochs = ([0.01], 1, 6) if quick else (chosen, seeds, epochs)
+        out = out or (QUICK_OUT if quick else DEFAULT_OUT)
         settings = [(d, v, s) for d in chosen for v in VARIANTS for s in range(seeds)]
         results = _run_all(settings, epochs, keep_runs)
         summary = rescue_summary(results)

@@ -139,3 +139,14 @@ def test_chorus_report_puts_the_command_first_and_the_held_out_accuracy_in_the_t
     text = chorus_markdown(report, epochs, "zoo experiment chorus-verse", info)
     assert text.splitlines()[3] == "zoo experiment chorus-verse"
     assert "**90.0 %**" in text and "55.0 %" in text  # accuracy, and the majority-class baseline
+
+
+def test_song_generation_refuses_an_empty_request(tmp_path):
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    result = CliRunner().invoke(app, ["data", "songs", "--n-songs", "0", "--out", str(tmp_path / "s.h5")])
+    assert result.exit_code == 1
+    assert "n_songs must be at least 1" in result.output
+    assert not (tmp_path / "s.h5").exists()

@@ -24,6 +24,8 @@ decided here:
   and a snapshot ``growth/event-NNN.pt`` is written to the run folder.
 
 Growth changes the model's structure, which DistributedDataParallel cannot follow: it runs in one process.
+A resumed run restores the credits, the events and the spike detector (the callback's state in the checkpoint);
+the warm-up of recent components and the protection of recent connections restart clean.
 """
 
 from __future__ import annotations

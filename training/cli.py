@@ -177,9 +177,12 @@ def _print_audio_table(audio: dict) -> None:
 
     from training.evaluate import METHODS
 
-    table = Table(title=f"{audio['metric']} over {audio['n_clips']} clips")
-    for col in ("method", "mean", "median", "model closer on", "silent renders"):
-        table.add_column(col, justify="left" if col == "method" else "right")
+    table = Table(
+        title=f"{audio['metric']}: mean and median over the {audio['n_paired_clips']} of {audio['n_clips']} clips "
+        "every method rendered audibly; a silent render loses the head-to-head"
+    )
+    for col in ("method", "mean", "median", "model closer on", "model gain [95% CI]", "silent renders"):
+        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
     for m in [m for m in METHODS if m in audio]:
         row = audio[m]
         closer = row.get("model_closer_share")
@@ -188,9 +191,12 @@ def _print_audio_table(audio: dict) -> None:
             f"{row['mean']:.3f}" if row["mean"] is not None else "-",
             f"{row['median']:.3f}" if row["median"] is not None else "-",
             f"{closer:.0%}" if closer is not None else "",
+            f"{row['model_gain']:+.3f} [{row['model_gain_ci95'][0]:+.3f}, {row['model_gain_ci95'][1]:+.3f}]"
+            if "model_gain" in row
+            else "",
             str(row["silent_renders"]),
         )
-    console.print(table)
+    console.print(table, soft_wrap=False)
 
 
 # --- zoo export ----------------------------------------------------------------------------------

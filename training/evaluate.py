@@ -243,19 +243,30 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
             sf.write(wav_dir / f"{k}_model.wav", renders["model"], 44100)
             shown.append((ex.target_audio, renders["model"], ex.note))
     _plot_examples(shown, out / "spectrograms.png")
-    summary = {}
-    for m, values in dist.items():
-        v = np.array(values, dtype=np.float64)
-        silent = int(np.isnan(v).sum())
-        finite = v[~np.isnan(v)]
+    # A silent render has no spectrum to compare (NaN). Means and medians are taken over the clips where
+    # every method made sound, so all methods are scored on the same clips; in the head-to-head share a
+    # silent render loses (distance +inf).
+    table = np.array([dist[m] for m in methods], dtype=np.float64)  # (methods, clips)
+    paired = ~np.isnan(table).any(axis=0)
+    worst = np.where(np.isnan(table), np.inf, table)
+    summary: dict[str, Any] = {}
+    for i, m in enumerate(methods):
+        v = table[i, paired]
         summary[m] = {
-            "mean": float(finite.mean()) if finite.size else None,
-            "median": float(np.median(finite)) if finite.size else None,
-            "silent_renders": silent,
+            "mean": float(v.mean()) if v.size else None,
+            "median": float(np.median(v)) if v.size else None,
+            "silent_renders": int(np.isnan(table[i]).sum()),
         }
-    model_d = np.array(dist["model"])
-    for m in methods[1:]:
-        summary[m]["model_closer_share"] = float(np.nanmean(model_d < np.array(dist[m])))
+    rng = np.random.default_rng(0)
+    for i, m in enumerate(methods[1:], start=1):
+        summary[m]["model_closer_share"] = float(np.mean(worst[0] < worst[i]))
+        # How much closer the model is than this baseline (> 0: closer), with a paired bootstrap 95 % interval.
+        gain = table[i, paired] - table[0, paired]
+        if gain.size:
+            boots = rng.choice(gain, size=(2000, gain.size)).mean(axis=1)
+            summary[m]["model_gain"] = float(gain.mean())
+            summary[m]["model_gain_ci95"] = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
+    summary["n_paired_clips"] = int(paired.sum())
     return {"metric": "multi-scale spectral distance (lower is closer)", "n_clips": len(examples), **summary}
 
 

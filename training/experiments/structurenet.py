@@ -191,7 +191,7 @@ def ladder_markdown(summary: dict[str, Any], command: str, seeds: int, epochs: i
         "",
         f"Static sparse scaffolds 64 -> 256 -> 256 -> 10 (no growth), {epochs} epochs through the shared engine, "
         f"{seeds} seed(s) per density; accuracy on the held-out test split (360 digits). *Density* is the share "
-        "of connections kept (the notes' \"sparsity\"). *Untrained* is the same network at initialisation; chance "
+        'of connections kept (the notes\' "sparsity"). *Untrained* is the same network at initialisation; chance '
         "is 10 %.",
         "",
         "| density | live connections | test accuracy (mean ± std) | untrained |",
@@ -251,8 +251,14 @@ def ladder_plot(summary: dict[str, Any], path: Path) -> Path:
     rows = [r for r in summary["rows"] if r["density"] < 1.0]
     x = [100 * r["density"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 4.8))
-    ax.errorbar(x, [100 * r["mean"] for r in rows], yerr=[100 * r["std"] for r in rows], fmt="o-", capsize=3,
-                label="static sparse scaffold (trained)")
+    ax.errorbar(
+        x,
+        [100 * r["mean"] for r in rows],
+        yerr=[100 * r["std"] for r in rows],
+        fmt="o-",
+        capsize=3,
+        label="static sparse scaffold (trained)",
+    )
     ax.plot(x, [100 * r["untrained"] for r in rows], "s--", color="grey", alpha=0.7, label="same network, untrained")
     ax.axhline(100 * summary["dense"], color="green", ls="-", alpha=0.6, label="dense network (100 %)")
     ax.axhline(100 * CHANCE, color="black", ls=":", alpha=0.6, label="chance (10 %)")
@@ -260,8 +266,13 @@ def ladder_plot(summary: dict[str, Any], path: Path) -> Path:
     cliff = summary["cliff"]
     if cliff is not None:
         ax.axvspan(100 * cliff["to"], 100 * cliff["from"], color="orange", alpha=0.2, label="steepest fall (cliff)")
-    ax.set(xscale="log", xlabel="density: connections kept (%)", ylabel="test accuracy (%)", ylim=(0, 102),
-           title="StructureNet sparsity ladder, 8x8 digits (64-256-256-10)")
+    ax.set(
+        xscale="log",
+        xlabel="density: connections kept (%)",
+        ylabel="test accuracy (%)",
+        ylim=(0, 102),
+        title="StructureNet sparsity ladder, 8x8 digits (64-256-256-10)",
+    )
     ax.set_xticks(x, [f"{v:g}" for v in x])
     ax.minorticks_off()
     ax.invert_xaxis()
@@ -368,8 +379,12 @@ def rescue_plot(summary: dict[str, Any], results: list[RunResult], path: Path) -
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=variant, color=colors[variant])
     ax.axhline(100 * CHANCE, color="black", ls=":", alpha=0.6, label="chance")
     ax.set_xticks(range(len(rows)), [f"{100 * r['density']:g} %" for r in rows])
-    ax.set(xlabel="density (connections kept)", ylabel="test accuracy (%)", ylim=(0, 102),
-           title="Same scaffold, same connection count: with and without growth")
+    ax.set(
+        xlabel="density (connections kept)",
+        ylabel="test accuracy (%)",
+        ylim=(0, 102),
+        title="Same scaffold, same connection count: with and without growth",
+    )
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
 
@@ -385,8 +400,12 @@ def rescue_plot(summary: dict[str, Any], results: list[RunResult], path: Path) -
             per_epoch = runs[0].steps_per_epoch
             for step in runs[0].growth_steps:
                 curves.axvline(step / per_epoch, color=colors[variant], alpha=0.15, lw=1)
-    curves.set(xlabel="epoch", ylabel="validation accuracy (%)", ylim=(0, 102),
-               title=f"Learning curves at {100 * d:g} % (mean over seeds; lines: growth events, seed 0)")
+    curves.set(
+        xlabel="epoch",
+        ylabel="validation accuracy (%)",
+        ylim=(0, 102),
+        title=f"Learning curves at {100 * d:g} % (mean over seeds; lines: growth events, seed 0)",
+    )
     curves.legend(fontsize=8)
     curves.grid(alpha=0.3)
     fig.tight_layout()

@@ -44,9 +44,7 @@ class SongFramesDataset(Dataset):
     frames, shifted by up to ``band_shift`` mel bands (edge bands repeated; a small change of pitch and
     brightness) for training; without: the whole song, as is."""
 
-    def __init__(
-        self, features: np.ndarray, labels: np.ndarray, crop: int | None = None, band_shift: int = 0
-    ) -> None:
+    def __init__(self, features: np.ndarray, labels: np.ndarray, crop: int | None = None, band_shift: int = 0) -> None:
         self.x = torch.as_tensor(features, dtype=torch.float32)  # (N, F, T)
         self.y = torch.as_tensor(labels, dtype=torch.long)  # (N, T)
         if crop is not None and not 1 <= crop <= self.x.shape[-1]:

@@ -58,7 +58,7 @@ def list_cmd(
     for name in names:
         entry = _entry(name)
         total, _ = count_params(create_model(name))
-        table.add_row(name, entry.family, entry.task, f"{total / 1e6:.2f}M", "yes" if entry.exportable else "no")
+        table.add_row(name, entry.family, entry.task, f"{total:,}", "yes" if entry.exportable else "no")
     console.print(table)
 
 

@@ -112,12 +112,13 @@ class WaveformModel(nn.Module):
     Loudness normalisation (the arithmetic of ``zoo.audio.normalize_loudness``: -20 dBFS RMS, then down to
     a 0.99 peak) and :class:`~zoo.audio.LogMelFrontEnd` run inside the graph. Normalising an already
     normalised clip is the identity, so clips prepared by ``zoo.notes.prepare_note_clip`` pass unchanged.
-    The front end is the Conv1d DFT formulation (``stft="conv"``), equal to the eager FFT one.
+    Exported graphs use the Conv1d DFT formulation of the front end (``stft="conv"``, the default), equal to
+    the eager FFT one; ``stft="fft"`` gives the eager variant (what ``zoo bench`` times as eager end to end).
     The last output, ``mel`` (B, 1, 128, 173), lets a runtime check its features against training's."""
 
-    def __init__(self, model: nn.Module, front_end: FrontEndConfig | None = None) -> None:
+    def __init__(self, model: nn.Module, front_end: FrontEndConfig | None = None, stft: str = "conv") -> None:
         super().__init__()
-        self.front_end = LogMelFrontEnd(front_end, stft="conv")  # a plain Conv in ONNX: runs on every provider
+        self.front_end = LogMelFrontEnd(front_end, stft=stft)  # conv: a plain Conv in ONNX, runs on every provider
         self.model = model
         self.target_rms = 10 ** (TARGET_RMS_DB / 20)
         self.peak = PEAK_LIMIT

@@ -188,7 +188,7 @@ def _model_run(
             "time of the calls",
             "gflops: counted FLOPs of one call at that batch size (torch.utils.flop_counter; FFT estimated as "
             "2.5 N log2 N); gflop_per_s at the p50 latency; peak_fraction against the peak matmul rate in 'machine'",
-            "end-to-end: eager runs the FFT front end, TorchScript and ONNX Runtime the exported graph's Conv1d DFT",
+            "end-to-end: eager runs the FFT front end, TorchScript and ONNX Runtime the exported graph's (front_end)",
         ],
         "rows": [r.to_dict() for r in rows],
         "skipped": skipped,

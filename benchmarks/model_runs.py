@@ -5,7 +5,8 @@ What is timed (``scope``):
 - ``end-to-end``: a batch of raw 44.1 kHz waveforms (B, 88200) through loudness normalisation, the log-mel front
   end and the model, outputs back on the host as numpy. Eager PyTorch uses the FFT front end (what eager code
   runs: ``WaveformModel(stft="fft")``); TorchScript and ONNX Runtime run the exported graphs, whose front end is
-  the Conv1d DFT, through the serving backends (``serving.backends``) exactly as ``zoo serve`` calls them.
+  the formulation their card names (``factored``; ``conv`` in bundles exported before it), through the serving
+  backends (``serving.backends``) exactly as ``zoo serve`` calls them.
 - ``model``: the model alone on the log-mel (B, 1, 128, 173): the eager module, the bundle's TorchScript
   submodule, and the model's subgraph cut out of the bundle's ONNX file at its ``mel`` tensor.
 
@@ -97,6 +98,7 @@ class Subject:
     artifact: Any | None  # serving.artifact.Artifact
     exported_here: bool
     front_end: Any | None  # zoo.audio.FrontEndConfig of a waveform model
+    graph_stft: str = "factored"  # the front end formulation inside the exported graph
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Runner:
     backend: str
     scope: str
     precision: str
-    front_end: str  # "fft", "conv", or "" for the model alone
+    front_end: str  # "fft", "factored", "conv", or "" for the model alone
     fn: Callable[[tuple[np.ndarray, ...]], object]
     flops_per_sample: int
     note: str = ""
@@ -184,7 +186,8 @@ def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Sub
         artifact = load_artifact(path if path.is_dir() else path.parent, verify=True)
         model, weights = _eager_from_artifact(artifact)
         front_end = FrontEndConfig(**artifact.card["input"]["front_end"]) if artifact.takes_waveform else None
-        return Subject(artifact.model_name, model, weights, artifact.takes_waveform, artifact, False, front_end)
+        stft = artifact.card["input"].get("stft", "conv")  # bundles from before the key all hold the Conv1d DFT
+        return Subject(artifact.model_name, model, weights, artifact.takes_waveform, artifact, False, front_end, stft)
     if path.exists():
         raise ValueError(f"{target} is a file; give a registered model name (`zoo list`) or an artifact folder")
     entry = _entry(target)  # unknown names raise with close matches
@@ -352,7 +355,7 @@ def build_runners(
     flops = {
         (scope, fe): _flops_of(subject, scope, fe)
         for scope in scopes
-        for fe in (("fft", "conv") if scope == "end-to-end" else ("",))
+        for fe in (("fft", subject.graph_stft) if scope == "end-to-end" else ("",))
     }
     precisions = ("fp32", *REDUCED_PRECISIONS) if device == "cuda" else ("fp32",)
     ort_cuda = device != "cuda" or _onnx_cuda_available()
@@ -365,9 +368,9 @@ def build_runners(
             for precision in precisions:
                 if precision != "fp32" and backend == "onnx":
                     continue  # ONNX Runtime runs the exported fp32 graph
-                front_end = ("fft" if backend == "eager" else "conv") if scope == "end-to-end" else ""
+                front_end = ("fft" if backend == "eager" else subject.graph_stft) if scope == "end-to-end" else ""
                 note = "FFT front end (eager code)" if front_end == "fft" else ""
-                note = "Conv1d DFT front end (exported graph)" if front_end == "conv" else note
+                note = f"{front_end} front end (exported graph)" if front_end not in ("", "fft") else note
                 if backend == "eager" or precision != "fp32":
                     model = (
                         subject.model if precision == "fp32" else _ReducedPrecision(subject.model, _dtype(precision))

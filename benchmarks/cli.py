@@ -36,6 +36,16 @@ def _word_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _print_table(table: Any) -> None:
+    """In a terminal as wide as it is; piped into a log, at least ``TABLE_WIDTH`` columns so no cell is cut."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        from rich.console import Console
+
+        Console(file=console.file, width=max(console.width, TABLE_WIDTH)).print(table)
+
+
 def _outputs(json_out: Path) -> tuple[Path, Path, Path]:
     return json_out, json_out.with_suffix(".md"), json_out.with_suffix(".png")
 
@@ -147,11 +157,11 @@ def _model_run(
     peak = {p: max(peak_before[p], peak_after.get(p, 0.0)) for p in peak_before}
     for row in rows:
         scale = peak_before.get(row.precision, 0.0) / peak.get(row.precision, 1.0)
-        row.peak_fraction = round(row.peak_fraction * scale, 4)
+        row.peak_fraction = float(f"{row.peak_fraction * scale:.4g}")
     machine.peak_gflops = peak
 
     title = f"zoo bench {subject.name} on {machine.cpu if config.device == 'cpu' else machine.gpu}, {n_threads} threads"
-    console.print(model_table(rows, title), width=max(console.width, TABLE_WIDTH))
+    _print_table(model_table(rows, title))
     console.print(
         f"peak matmul: {', '.join(f'{p} {v:.1f} GFLOP/s' for p, v in peak.items())} (before {peak_before}, after "
         f"{peak_after}); load average before {machine.load_average_before}, after {machine.load_average_after}; "
@@ -303,7 +313,7 @@ def _http_run(
                     )
     machine.load_average_after = load_average()
     title = f"zoo bench --http: {served['name']} {served['version']} ({served['backend']} on {served['device']})"
-    console.print(http_table(levels, title), width=max(console.width, TABLE_WIDTH))
+    _print_table(http_table(levels, title))
     targets = _http_targets(levels)
     for line in targets.get("summary", []):
         console.print(line, highlight=False, soft_wrap=True)
@@ -340,7 +350,7 @@ def _http_run(
         "notes": [
             "closed loop: each client sends its next request when the previous answer arrives",
             "requests_per_s: successful answers completed in the measured window / window length; latencies are "
-            "the client's; server_ms: means of the server's timings_ms; decode_share = decode / total (server)",
+            "the client's; server_ms: means of the server's timings_ms; decode_share = decode / (total - queue)",
             "baseline: the same artifact and PresetAPI code behind plain FastAPI + uvicorn, one request at a time",
         ],
         "levels": [lv.to_dict() for lv in levels],

@@ -4,8 +4,9 @@ At each concurrency level C, C client threads each send a recording to ``POST /p
 send the next one at once, for a warm-up period (discarded) and then a measured window. Figures of the window:
 requests/s (successful answers completed in the window / its length), client latency p50, p90, p95, p99, errors,
 and the means of the server's own ``timings_ms`` (decode, note, queue, model, preset, total) with the batch size
-it reports. Loops are bounded in time (the window) and in count (``max_requests`` per level); the URL must be a
-loopback address: load is never sent to another machine.
+it reports; ``decode_share`` is decoding and resampling over the request's time in the server after it left
+the queue (total - queue). Loops are bounded in time (the window) and in count (``max_requests`` per level);
+the URL must be a loopback address: load is never sent to another machine.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class LevelResult:
     mean_ms: float
     mean_batch_size: float | None
     server_ms: dict[str, float] = field(default_factory=dict)  # means of the server's timings_ms
-    decode_share: float | None = None  # server decode time / server total (decode and resampling)
+    decode_share: float | None = None  # decoding and resampling / the request's time in the server after queueing
     error_examples: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,7 +230,9 @@ def _summarise(server: str, concurrency: int, records: list[_Record], window_s: 
         if values:
             timings[key] = round(float(np.mean(values)), 2)
     batches = [r.batch_size for r in ok if r.batch_size is not None]
-    share = timings["decode"] / timings["total"] if timings.get("total") and "decode" in timings else None
+    # A request's own processing: everything but the wait before its decoding started.
+    busy = timings.get("total", 0.0) - timings.get("queue", 0.0)
+    share = timings["decode"] / busy if busy > 0 and "decode" in timings else None
     return LevelResult(
         server=server,
         concurrency=concurrency,

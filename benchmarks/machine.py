@@ -142,7 +142,7 @@ def _cuda_peak(dtype_name: str, seconds: float) -> float:
     return 2.0 * n**3 / best / 1e9
 
 
-def measure_peak_gflops(device: str, precisions: tuple[str, ...] = ("fp32",), seconds: float = 1.0) -> dict[str, float]:
+def measure_peak_gflops(device: str, precisions: tuple[str, ...] = ("fp32",), seconds: float = 2.0) -> dict[str, float]:
     """Best matmul rate in GFLOP/s per precision, with the current torch thread setting.
 
     On a CPU only fp32 is measured (the models run in fp32 there). On CUDA, fp32 is measured as torch

@@ -483,23 +483,28 @@ def _row(runner: Runner, timer: Timer, batch_size: int, device: str, peak_gflops
         precision=runner.precision,
         batch_size=batch_size,
         iters=stats.count,
-        p50_ms=round(stats.p50_ms, 3),
-        p90_ms=round(stats.p90_ms, 3),
-        p99_ms=round(stats.p99_ms, 3),
-        mean_ms=round(stats.mean_ms, 3),
-        samples_per_s=round(batch_size * stats.count / total_s, 2) if total_s > 0 else float("nan"),
-        gflops=round(gflops, 4),
-        gflop_per_s=round(rate, 2),
-        peak_fraction=round(rate / peak, 4) if math.isfinite(peak) and peak > 0 else float("nan"),
+        p50_ms=_sig(stats.p50_ms),
+        p90_ms=_sig(stats.p90_ms),
+        p99_ms=_sig(stats.p99_ms),
+        mean_ms=_sig(stats.mean_ms),
+        samples_per_s=_sig(batch_size * stats.count / total_s) if total_s > 0 else float("nan"),
+        gflops=_sig(gflops),
+        gflop_per_s=_sig(rate),
+        peak_fraction=_sig(rate / peak) if math.isfinite(peak) and peak > 0 else float("nan"),
         note=runner.note,
     )
+
+
+def _sig(value: float, digits: int = 4) -> float:
+    """``value`` rounded to ``digits`` significant digits (tiny models keep their FLOPs, large ones no noise)."""
+    return float(f"{value:.{digits}g}")
 
 
 def _speedups(rows: list[BenchRow]) -> None:
     eager = {(r.scope, r.precision, r.batch_size): r.p50_ms for r in rows if r.backend == "eager"}
     for row in rows:
         base = eager.get((row.scope, row.precision, row.batch_size))
-        row.speedup_vs_eager = round(base / row.p50_ms, 3) if base and row.p50_ms > 0 else None
+        row.speedup_vs_eager = _sig(base / row.p50_ms) if base and row.p50_ms > 0 else None
 
 
 def default_threads(config: ModelBenchConfig) -> int:

@@ -121,7 +121,14 @@ def _model_run(
     import torch
 
     from benchmarks.machine import describe_machine, load_average, measure_peak_gflops
-    from benchmarks.model_runs import ModelBenchConfig, build_runners, default_threads, resolve_subject, time_runners
+    from benchmarks.model_runs import (
+        ModelBenchConfig,
+        build_runners,
+        default_threads,
+        device_precisions,
+        resolve_subject,
+        time_runners,
+    )
     from benchmarks.report import MODEL_COLUMNS, markdown_table, model_table, plot_model_rows, write_json
 
     config = ModelBenchConfig(
@@ -142,7 +149,7 @@ def _model_run(
         f"{','.join(map(str, config.batch_sizes))} --scope {','.join(config.scopes)} --device {config.device} "
         f"--warmup {config.warmup} --iters {config.iters}" + (f" --threads {threads}" if threads else "")
     )
-    precisions = ("fp32", "fp16", "bf16") if config.device == "cuda" else ("fp32",)
+    precisions = device_precisions(config.device)
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         with console.status("preparing the model (exporting when given a name)..."):
             subject = resolve_subject(target, config.backends, Path(tmp))
@@ -251,6 +258,7 @@ def _http_run(
         check_health,
         closed_loop,
         server_info,
+        summarise,
     )
     from benchmarks.machine import describe_machine, load_average
     from benchmarks.recording import read_recording, synth_recording
@@ -295,22 +303,21 @@ def _http_run(
         server_cm = BaselineServer(artifact, backend, baseline_threads, device=served["device"])
     with console.status("starting the unbatched baseline..." if baseline else "starting...") as status:
         with server_cm as unbatched:
+            urls = {"batched": config.base_url, **({"baseline": unbatched.base_url} if baseline else {})}
+            # With a baseline the servers take turns, batched-baseline-baseline-batched, half the window each:
+            # a load that drifts during the level hits both alike.
+            turns = ["batched", "baseline", "baseline", "batched"] if baseline else ["batched"]
+            seconds = config.duration / 2 if baseline else config.duration
             for level in config.concurrency:
-                servers = [("batched", config.base_url)] + ([("baseline", unbatched.base_url)] if baseline else [])
-                for name, base in servers:
-                    status.update(f"{name}: {level} concurrent clients for {config.warmup:g} + {config.duration:g} s")
-                    levels.append(
+                windows: dict[str, list] = {name: [] for name in urls}
+                for name in turns:
+                    status.update(f"{name}: {level} concurrent clients, {seconds:g} s after warm-up")
+                    windows[name].append(
                         closed_loop(
-                            base,
-                            recording,
-                            level,
-                            config.duration,
-                            config.warmup,
-                            config.max_requests,
-                            config.timeout,
-                            server=name,
+                            urls[name], recording, level, seconds, config.warmup, config.max_requests, config.timeout
                         )
                     )
+                levels += [summarise(name, level, windows[name]) for name in urls]
     machine.load_average_after = load_average()
     title = f"zoo bench --http: {served['name']} {served['version']} ({served['backend']} on {served['device']})"
     _print_table(http_table(levels, title))
@@ -348,7 +355,9 @@ def _http_run(
             "baseline_threads": baseline_threads if baseline else None,
         },
         "notes": [
-            "closed loop: each client sends its next request when the previous answer arrives",
+            "closed loop: each client sends its next request when the previous answer arrives; a level's window "
+            "opens after warmup_s once as many answers as clients have come back",
+            "with a baseline the two servers take turns batched, baseline, baseline, batched (duration_s / 2 each)",
             "requests_per_s: successful answers completed in the measured window / window length; latencies are "
             "the client's; server_ms: means of the server's timings_ms; decode_share = decode / (total - queue)",
             "baseline: the same artifact and PresetAPI code behind plain FastAPI + uvicorn, one request at a time",

@@ -1,12 +1,12 @@
 """Closed-loop HTTP load against a running ``zoo serve``, reported the way Triton's perf_analyzer does.
 
 At each concurrency level C, C client threads each send a recording to ``POST /predict``, wait for the answer and
-send the next one at once, for a warm-up period (discarded) and then a measured window. Figures of the window:
-requests/s (successful answers completed in the window / its length), client latency p50, p90, p95, p99, errors,
-and the means of the server's own ``timings_ms`` (decode, note, queue, model, preset, total) with the batch size
-it reports; ``decode_share`` is decoding and resampling over the request's time in the server after it left
-the queue (total - queue). Loops are bounded in time (the window) and in count (``max_requests`` per level);
-the URL must be a loopback address: load is never sent to another machine.
+send the next one at once: a warm-up (discarded) until the loop is in its steady state, then a measured window.
+Figures of the window: requests/s (successful answers completed in it / its length), client latency p50, p90,
+p95, p99, errors, and the means of the server's own ``timings_ms`` (decode, note, queue, model, preset, total)
+with the batch size it reports; ``decode_share`` is decoding and resampling over the request's time in the
+server after it left the queue (total - queue). Loops are bounded in time (the window) and in count
+(``max_requests`` per level); the URL must be a loopback address: load is never sent to another machine.
 """
 
 from __future__ import annotations
@@ -183,6 +183,14 @@ def _one_request(session: Any, url: str, recording: Recording, headers: dict[str
     return _Record(end, end - t0, True, answer.get("timings_ms"), answer.get("batch_size"))
 
 
+@dataclass
+class Window:
+    """The answers of one measured window of a closed loop, and its length."""
+
+    records: list[_Record]
+    seconds: float
+
+
 def closed_loop(
     base_url: str,
     recording: Recording,
@@ -191,33 +199,49 @@ def closed_loop(
     warmup_s: float,
     max_requests: int,
     timeout: float = 60.0,
-    server: str = "batched",
-) -> LevelResult:
-    """``concurrency`` clients sending back to back for ``warmup_s + window_s`` (at most ``max_requests``)."""
+) -> Window:
+    """``concurrency`` clients sending back to back; at most ``max_requests`` requests.
+
+    The window opens once ``warmup_s`` have passed and as many answers as clients have come back (the loop is
+    in its steady state: at high concurrency one round of answers takes longer than a fixed warm-up), or after
+    ``warmup_s + timeout`` at the latest, and lasts ``window_s``. Answers completed inside it count."""
     import requests
 
     url = f"{base_url}/predict"
     headers = _headers(recording)
     sent = itertools.count()
     start = time.perf_counter()
-    window_start, stop = start + warmup_s, start + warmup_s + window_s
-    records: list[_Record] = []
     lock = threading.Lock()
+    records: list[_Record] = []
+    window = {"start": None, "stop": start + warmup_s + timeout + window_s}
+
+    def open_window_if_ready(now: float) -> None:
+        ready = len(records) >= concurrency and now >= start + warmup_s
+        if window["start"] is None and (ready or now >= start + warmup_s + timeout):
+            window["start"], window["stop"] = now, now + window_s
 
     def client() -> None:
-        mine: list[_Record] = []
         with requests.Session() as session:
-            while time.perf_counter() < stop and next(sent) < max_requests:
-                mine.append(_one_request(session, url, recording, headers, timeout))
-        with lock:
-            records.extend(mine)
+            while time.perf_counter() < window["stop"] and next(sent) < max_requests:
+                record = _one_request(session, url, recording, headers, timeout)
+                with lock:
+                    records.append(record)
+                    open_window_if_ready(record.end)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bench-client") as pool:
         for future in [pool.submit(client) for _ in range(concurrency)]:
             future.result()
-    measured_end = min(stop, max((r.end for r in records), default=stop))
-    window = [r for r in records if window_start <= r.end <= stop]
-    return _summarise(server, concurrency, window, max(measured_end - window_start, 1e-9))
+    opened = window["start"] if window["start"] is not None else start
+    stop = window["stop"]
+    inside = [r for r in records if opened <= r.end <= stop]
+    last = max((r.end for r in records), default=stop)
+    return Window(inside, max(min(stop, last) - opened, 1e-9))
+
+
+def summarise(server: str, concurrency: int, windows: list[Window]) -> LevelResult:
+    """One level's figures over its windows (several when two servers take turns)."""
+    records = [r for w in windows for r in w.records]
+    return _summarise(server, concurrency, records, sum(w.seconds for w in windows))
 
 
 def _summarise(server: str, concurrency: int, records: list[_Record], window_s: float) -> LevelResult:

@@ -357,7 +357,7 @@ def build_runners(
         for scope in scopes
         for fe in (("fft", subject.graph_stft) if scope == "end-to-end" else ("",))
     }
-    precisions = ("fp32", *REDUCED_PRECISIONS) if device == "cuda" else ("fp32",)
+    precisions = device_precisions(device)
     ort_cuda = device != "cuda" or _onnx_cuda_available()
     loaded_ts = None
     for scope in scopes:
@@ -401,6 +401,13 @@ def build_runners(
                         fn = _ort_fn(_ort_session(path or subject.artifact.file_for("onnx"), device, threads))
                 runners.append(Runner(backend, scope, precision, front_end, fn, flops[(scope, front_end)], note))
     return _check_reduced_precision(subject, runners, skipped)
+
+
+def device_precisions(device: str) -> tuple[str, ...]:
+    """fp32 everywhere; on CUDA also fp16, and bf16 where the GPU has it (Ampere and later)."""
+    if device != "cuda":
+        return ("fp32",)
+    return tuple(p for p in ("fp32", *REDUCED_PRECISIONS) if p != "bf16" or torch.cuda.is_bf16_supported())
 
 
 def _dtype(precision: str) -> torch.dtype:

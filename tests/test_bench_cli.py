@@ -87,6 +87,22 @@ def test_cuda_without_cuda_is_a_one_line_error():
     _one_line_error(runner.invoke(app, ["bench", "vital-resnet18", "--device", "cuda"]), "`--device cuda`", "CUDA")
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bench_on_cuda_adds_reduced_precision_rows(untrained_artifact, tmp_path):
+    out = tmp_path / "cuda.json"
+    args = ["bench", str(untrained_artifact.path), "--device", "cuda", "--iters", "2", "--batch-sizes", "1,2"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert {r["device"] for r in doc["rows"]} == {"cuda"}
+    assert {"eager", "torchscript"} <= {r["backend"] for r in doc["rows"]}
+    reduced = [r for r in doc["rows"] if r["precision"] != "fp32"]
+    skipped = [s for s in doc["skipped"] if "fp16" in s or "bf16" in s]
+    assert reduced or skipped  # each reduced-precision runner is timed or its parity failure reported
+    assert doc["machine"]["peak_gflops"]["fp16"] > doc["machine"]["peak_gflops"]["fp32"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -279,10 +279,14 @@ def _ort_session(path: Path, device: str, threads: int) -> Any:
     """An ONNX Runtime session set up like ``serving.backends.OnnxRuntimeBackend``."""
     import onnxruntime as ort
 
+    from serving.backends import ORT_SPINNING_KEY
+
     ort.set_default_logger_severity(3)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if device != "cuda":
+        options.add_session_config_entry(ORT_SPINNING_KEY, "0")
     providers: list = ["CPUExecutionProvider"]
     if device == "cuda":
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": 0}))

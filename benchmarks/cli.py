@@ -167,7 +167,8 @@ def _model_run(
         row.peak_fraction = float(f"{row.peak_fraction * scale:.4g}")
     machine.peak_gflops = peak
 
-    title = f"zoo bench {subject.name} on {machine.cpu if config.device == 'cpu' else machine.gpu}, {n_threads} threads"
+    threads_text = f"{n_threads} thread{'s' if n_threads != 1 else ''}"
+    title = f"zoo bench {subject.name} on {machine.cpu if config.device == 'cpu' else machine.gpu}, {threads_text}"
     _print_table(model_table(rows, title))
     console.print(
         f"peak matmul: {', '.join(f'{p} {v:.1f} GFLOP/s' for p, v in peak.items())} (before {peak_before}, after "

@@ -58,19 +58,34 @@ def test_front_end_matches_librosa_reference():
         window="hann",
     )
     ref = np.log1p(ref)
-    for stft in ("fft", "conv"):
+    for stft in ("fft", "factored", "conv"):
         got = LogMelFrontEnd(stft=stft)(torch.from_numpy(audio))[0, 0].numpy()
         assert got.shape == ref.shape == (128, 173)
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-3)
 
 
-def test_fft_and_conv_formulations_agree():
-    """The exported graphs use the Conv1d DFT, eager code the FFT: same features within float32 rounding."""
+@pytest.mark.parametrize("stft", ["factored", "conv"])
+def test_exported_formulations_agree_with_the_fft(stft):
+    """The exported graphs use the factored DFT (earlier ones the Conv1d DFT), eager code the FFT: same
+    features within float32 rounding."""
     rng = np.random.default_rng(1)
     x = torch.from_numpy((_tone(330.0) + 0.05 * rng.standard_normal(CLIP_SAMPLES)).astype(np.float32))
     x = torch.stack([x, 0.1 * x])
-    fft, conv = LogMelFrontEnd(stft="fft")(x), LogMelFrontEnd(stft="conv")(x)
-    torch.testing.assert_close(conv, fft, rtol=1e-4, atol=1e-3)
+    fft, other = LogMelFrontEnd(stft="fft")(x), LogMelFrontEnd(stft=stft)(x)
+    torch.testing.assert_close(other, fft, rtol=1e-4, atol=1e-3)
+
+
+def test_factored_dft_follows_other_lengths_and_settings():
+    """Any input length (the frame count follows it) and another n_fft / hop / power / n_mels."""
+    x = 0.1 * torch.randn(2, CLIP_SAMPLES, generator=torch.Generator().manual_seed(2))
+    for n in (4096, 44100, CLIP_SAMPLES + 300):
+        fft, factored = LogMelFrontEnd(stft="fft")(x[:, :n]), LogMelFrontEnd(stft="factored")(x[:, :n])
+        assert factored.shape == fft.shape
+        torch.testing.assert_close(factored, fft, rtol=1e-4, atol=1e-4)
+    cfg = FrontEndConfig(n_fft=1024, hop_length=256, n_mels=64, power=1.0)
+    torch.testing.assert_close(LogMelFrontEnd(cfg, stft="factored")(x), LogMelFrontEnd(cfg)(x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="multiple of hop_length"):
+        LogMelFrontEnd(FrontEndConfig(hop_length=500), stft="factored")
 
 
 def test_front_end_rejects_unknown_formulation():

@@ -16,6 +16,7 @@ from training.export import (
     check_onnx,
     default_artifact_dir,
     export_model,
+    export_onnx,
     render_parity_audio,
     run_onnx,
     sha256_file,
@@ -41,6 +42,7 @@ def test_card_says_what_a_runtime_needs(untrained_artifact):
     assert card["model"]["version"].startswith("untrained-")  # the run folder, then the checkpoint's hash
     assert out_dir.parent.name == "vital-resnet18" and out_dir.name == "untrained"
     assert card["input"]["shape"] == ["batch", CLIP_SAMPLES] and card["input"]["sample_rate"] == 44100
+    assert card["input"]["stft"] == "factored"  # the front end formulation inside the graph
     names = [o["name"] for o in card["outputs"]]
     assert names[0] == "continuous" and names[-1] == "mel" and all(n.startswith("cat_") for n in names[1:-1])
     assert set(card["files"]) == {"model.onnx", "model.ts"}
@@ -52,6 +54,22 @@ def test_card_says_what_a_runtime_needs(untrained_artifact):
     assert all(0 <= e <= PARITY_TOLERANCE for e in card["parity"]["max_abs_error"].values())
     assert card["checkpoint"]["sha256"] and card["checkpoint"]["epoch"] == 0
     assert not list(out_dir.parent.glob(".*partial"))  # the temporary folder is gone
+
+
+def test_onnx_output_names_never_clash_with_intermediate_values(tmp_path):
+    """Outputs named like the exporter's own values (``cat_1`` beside a second ``torch.cat``) stay one each."""
+
+    class TwoConcats(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y = torch.cat([torch.cat([x, x], dim=-1), x], dim=-1)
+            return y.sum(dim=-1, keepdim=True), y.amax(dim=-1, keepdim=True)
+
+    x = torch.randn(2, 3)
+    path = export_onnx(TwoConcats(), (x,), tmp_path / "m.onnx", ["x"], ["cat_0", "cat_1"])
+    check_onnx(path)  # single static assignment holds
+    got = run_onnx(path, {"x": x})
+    np.testing.assert_allclose(got[0], 3 * x.sum(dim=-1, keepdim=True).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(got[1], x.amax(dim=-1, keepdim=True).numpy(), rtol=1e-6)
 
 
 def test_onnx_graph_is_checked_and_has_a_dynamic_batch(untrained_artifact, audio):

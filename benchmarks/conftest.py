@@ -14,8 +14,8 @@ ARTIFACT_ENV = "ZOO_BENCH_ARTIFACT"
 
 @pytest.fixture(scope="session")
 def bench_artifact(tmp_path_factory):
-    """A loaded artifact bundle (``serving.artifact.Artifact``)."""
-    from serving.artifact import load_artifact
+    """A loaded artifact bundle (``zoo.artifact.Artifact``)."""
+    from zoo.artifact import load_artifact
 
     given = os.environ.get(ARTIFACT_ENV)
     if given:

@@ -95,7 +95,7 @@ class Subject:
     model: nn.Module  # eager, on the CPU, eval mode
     weights: str  # where the eager weights come from
     takes_waveform: bool
-    artifact: Any | None  # serving.artifact.Artifact
+    artifact: Any | None  # zoo.artifact.Artifact
     exported_here: bool
     front_end: Any | None  # zoo.audio.FrontEndConfig of a waveform model
     graph_stft: str = "factored"  # the front end formulation inside the exported graph
@@ -176,8 +176,8 @@ def _eager_from_artifact(artifact: Any) -> tuple[nn.Module, str]:
 def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Subject:
     """An artifact folder (``card.json`` inside) or a registry name, exported into ``work_dir`` for the
     exported backends."""
-    from serving.artifact import CARD_FILE, load_artifact
     from training.export import export_model, takes_log_mel
+    from zoo.artifact import CARD_FILE, load_artifact
     from zoo.audio import FrontEndConfig
     from zoo.registry import _entry, create_model
 

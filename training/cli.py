@@ -182,7 +182,10 @@ def _print_audio_table(audio: dict) -> None:
         "every method rendered audibly; a silent render loses the head-to-head"
     )
     for col in ("method", "mean", "median", "model closer on", "model gain [95% CI]", "silent renders"):
-        table.add_column(col, justify="left" if col == "method" else "right", no_wrap=True)
+        if col == "method":
+            table.add_column(col, min_width=len("nearest_neighbour"), no_wrap=True)
+        else:
+            table.add_column(col, justify="right")
     for m in [m for m in METHODS if m in audio]:
         row = audio[m]
         closer = row.get("model_closer_share")

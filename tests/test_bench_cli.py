@@ -3,22 +3,16 @@ load against a real `zoo serve` process (with the unbatched baseline beside it).
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
+from server_process import free_port, running_server
 from typer.testing import CliRunner
 
 from zoo.cli import app
 
 requests = pytest.importorskip("requests")
 
-ROOT = Path(__file__).resolve().parents[1]
 ROW_KEYS = {"backend", "batch_size", "p50_ms", "p90_ms", "p99_ms", "samples_per_s", "gflops", "peak_fraction"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -103,48 +97,17 @@ def test_bench_on_cuda_adds_reduced_precision_rows(untrained_artifact, tmp_path)
     assert doc["machine"]["peak_gflops"]["fp16"] > doc["machine"]["peak_gflops"]["fp32"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_http_without_a_server_is_a_one_line_error():
-    _one_line_error(runner.invoke(app, ["bench", "--http", f"http://127.0.0.1:{_free_port()}"]), "zoo serve")
+    _one_line_error(runner.invoke(app, ["bench", "--http", f"http://127.0.0.1:{free_port()}"]), "zoo serve")
 
 
 @pytest.fixture(scope="module")
 def served(untrained_artifact, tmp_path_factory):
     """`zoo serve` of the test bundle on a free loopback port, as a subprocess."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("bench-serve") / "server.log"
-    cmd = [sys.executable, "-m", "zoo.cli", "serve", str(untrained_artifact.path), "--port", str(port)]
-    cmd += ["--device", "cpu", "--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if k != "ZOO_API_KEY"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"zoo serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"zoo serve did not become healthy in 180 s:\n{log.read_text()}")
-            time.sleep(0.3)
+    with running_server(untrained_artifact.path, ["--device", "cpu", "--log-level", "warning"], env, log) as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def test_http_load_against_zoo_serve_and_the_unbatched_baseline(served, tmp_path):

@@ -8,13 +8,8 @@ import base64
 import io
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,17 +18,12 @@ import soundfile as sf
 pytest.importorskip("zoo.vital", reason="the Vital domain (zoo.vital) writes the presets")
 requests = pytest.importorskip("requests")
 
-ROOT = Path(__file__).resolve().parents[1]
+from server_process import running_server  # noqa: E402
+
 API_KEY = "test-key-123"
 MAX_SECONDS = 8
 MAX_PAYLOAD_MB = 4
 SR = 44100
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _saw(midi: int, hold: float, sr: int = SR, release: float = 0.3) -> np.ndarray:
@@ -62,36 +52,12 @@ def _encode(audio: np.ndarray, sr: int, fmt: str = "WAV", subtype: str | None = 
 
 @pytest.fixture(scope="module")
 def server(untrained_artifact, tmp_path_factory):
-    port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
     env = {**os.environ, "ZOO_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "zoo.cli", "serve", str(untrained_artifact.path), "--port", str(port)]
-    cmd += ["--max-seconds", str(MAX_SECONDS), "--max-payload-mb", str(MAX_PAYLOAD_MB), "--max-batch-size", "4"]
-    cmd += ["--batch-timeout", "0.05", "--device", "auto", "--log-level", "warning"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"zoo serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"zoo serve did not become healthy in 180 s:\n{log.read_text()}")
-            time.sleep(0.5)
+    args = ["--max-seconds", str(MAX_SECONDS), "--max-payload-mb", str(MAX_PAYLOAD_MB), "--max-batch-size", "4"]
+    args += ["--batch-timeout", "0.05", "--device", "auto", "--log-level", "warning"]
+    with running_server(untrained_artifact.path, args, env, log) as base:
         yield base, untrained_artifact, log
-    finally:
-        proc.send_signal(signal.SIGTERM)  # the server shuts its workers down
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _post(base: str, files=None, key: str | None = API_KEY, params=None, **kwargs) -> "requests.Response":

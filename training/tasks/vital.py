@@ -18,7 +18,7 @@ from training.tasks import Task, register_task
 from training.tasks.base import Batch
 
 DEFAULT_DATA = Path("data/vital-default.h5")
-DEFAULT_N_PRESETS = 400
+DEFAULT_N_PRESETS = 800
 DEFAULT_NOTES = (48, 60, 72)
 
 
@@ -38,7 +38,7 @@ class VitalTask(Task):
     # Adam(W) on this ResNet diverges or stalls above about 3e-3 in the notes' runs.
     max_stable_lr: ClassVar[float] = 3e-3
     # Defaults for options the user did not set (the 10-minute CPU recipe).
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1}
+    defaults: ClassVar[dict[str, Any]] = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1}
     backbone_lr_scale: ClassVar[float] = 0.3
 
     def _paths(self) -> list[Path]:

@@ -33,15 +33,7 @@ def _as_paths(paths: Path | str | Sequence[Path | str]) -> list[Path]:
 
 
 def _read_header(path: Path, need_mels: bool) -> tuple[VitalParamSpec, int, str]:
-    import h5py
-
-    if not path.is_file():
-        raise DatasetError(f"no such dataset file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DatasetError(f"{path} is not an HDF5 file ({e})") from None
-    with f:
+    with schema.open_file(path) as f:
         spec = schema.read_spec(f, str(path))
         if not bool(f.attrs.get("complete", False)):
             raise DatasetError(f"{path} is not complete; finish it with `zoo data generate ... --resume`")

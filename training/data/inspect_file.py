@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from training.data import schema
-from zoo.errors import DatasetError
 
 
 @dataclass
@@ -43,16 +42,8 @@ class DatasetSummary:
 
 def summarize(path: Path) -> DatasetSummary:
     """Read the counts and schema of a dataset (or ``.partial``) file."""
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"no such dataset file: {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DatasetError(f"{path} is not an HDF5 file ({e})") from None
-    with f:
+    with schema.open_file(path) as f:
         spec = schema.read_spec(f, str(path))
         mel = f.get(schema.MEL)
         n_rows = int(f[schema.CONTINUOUS].shape[0])

@@ -20,14 +20,7 @@ from zoo.errors import DatasetError
 
 
 def _open_for_update(path: Path):
-    import h5py
-
-    if not path.is_file():
-        raise DatasetError(f"no such dataset file: {path}")
-    try:
-        f = h5py.File(path, "r+")
-    except OSError as e:
-        raise DatasetError(f"cannot open {path} for writing: {e}") from None
+    f = schema.open_file(path, "r+")
     if "spec" not in f.attrs or schema.AUDIO not in f:
         f.close()
         raise DatasetError(f"{path} is not a Vital dataset; make one with `zoo data generate`")

@@ -96,6 +96,19 @@ def create_layout(f: Any, spec: VitalParamSpec, n_samples: int, attrs: dict[str,
     f.attrs["complete"] = False
 
 
+def open_file(path: Any, mode: str = "r") -> Any:
+    """Open a dataset file with h5py; a missing or non-HDF5 file is a :class:`DatasetError`."""
+    import h5py
+
+    if not path.is_file():
+        raise DatasetError(f"no such dataset file: {path}")
+    try:
+        return h5py.File(path, mode)
+    except OSError as e:
+        what = "is not an HDF5 file" if mode == "r" else "cannot be opened for writing"
+        raise DatasetError(f"{path} {what} ({e})") from None
+
+
 def read_spec(f: Any, label: str) -> VitalParamSpec:
     """The parameter spec stored in an open dataset file."""
     if "spec" not in f.attrs:

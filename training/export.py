@@ -165,9 +165,9 @@ class ExportResult:
 def takes_log_mel(model_name: str) -> bool:
     """True for registered models whose single input is the log-mel of ``zoo.audio`` (these are exported
     with the waveform front end in the graph)."""
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    inputs = _entry(model_name).inputs
+    inputs = model_entry(model_name).inputs
     return len(inputs) == 1 and tuple(inputs[0].shape) == FrontEndConfig().output_shape
 
 

@@ -31,7 +31,7 @@ from training.run_logging import RunLogger
 from training.schedule import build_scheduler
 from training.tasks import Task, task_for_family
 from zoo.audio import FrontEndConfig
-from zoo.registry import _entry
+from zoo.registry import model_entry
 
 
 def seed_everything(seed: int) -> None:
@@ -63,7 +63,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, task: Task | None = None) -> None:
         self.cfg = cfg
         self.env = distributed.setup(cfg.device)
-        self.task = task or task_for_family(_entry(cfg.model).family)(cfg)
+        self.task = task or task_for_family(model_entry(cfg.model).family)(cfg)
         self.step = 0
         self.start_epoch = 0
         self.best_metric = math.inf

@@ -47,7 +47,7 @@ def list_cmd(
     """List the registered models."""
     from rich.table import Table
 
-    from zoo.registry import _entry, count_params, create_model, list_models
+    from zoo.registry import count_params, create_model, list_models, model_entry
 
     names = list_models(pattern)
     if not names:
@@ -56,7 +56,7 @@ def list_cmd(
     for col in ("name", "family", "task", "params", "exportable"):
         table.add_column(col, justify="right" if col == "params" else "left")
     for name in names:
-        entry = _entry(name)
+        entry = model_entry(name)
         total, _ = count_params(create_model(name))
         table.add_row(name, entry.family, entry.task, f"{total:,}", "yes" if entry.exportable else "no")
     console.print(table)

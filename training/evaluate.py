@@ -258,27 +258,19 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
 
 
 def _plot_examples(shown: list[tuple[np.ndarray, np.ndarray, int]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Target and prediction of the first clips side by side (``training.spectrogram_plot``)."""
+    from training.spectrogram_plot import plot_log_mels
     from zoo.audio import LogMelFrontEnd
 
     if not shown:
         return
     fe = LogMelFrontEnd()
-    fig, axes = plt.subplots(len(shown), 2, figsize=(10, 2.6 * len(shown)), squeeze=False)
-    for row, (target, pred, note) in enumerate(shown):
-        for col, (audio, title) in enumerate(((target, "target"), (pred, "prediction"))):
-            mel = fe(torch.from_numpy(np.asarray(audio, np.float32)))[0, 0].numpy()
-            axes[row, col].imshow(mel, origin="lower", aspect="auto", cmap="magma")
-            axes[row, col].set_title(f"{title} (MIDI {note})", fontsize=9)
-            axes[row, col].set_xlabel("frame")
-            axes[row, col].set_ylabel("mel band")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    mels, titles = [], []
+    for target, pred, note in shown:
+        for audio, title in ((target, "target"), (pred, "prediction")):
+            mels.append(fe(torch.from_numpy(np.asarray(audio, np.float32)))[0, 0].numpy())
+            titles.append(f"{title} (MIDI {note})")
+    plot_log_mels(mels, titles, path, fe.cfg, columns=2)
 
 
 def _write_report(report: dict[str, Any], out: Path) -> None:

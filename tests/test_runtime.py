@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from training.export import export_onnx
 from zoo.errors import ArtifactError, MissingDependencyError
-from zoo.runtime import ORT_INSTALL_HINT, ORT_SPINNING_KEY, onnx_session, run_onnx
+from zoo.runtime import ORT_SPINNING_KEY, onnx_session, run_onnx
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def test_missing_onnxruntime_names_the_extra(tiny_onnx, untrained_artifact, monk
     from zoo.cli import app
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
-    with pytest.raises(MissingDependencyError, match="install the extra"):
+    with pytest.raises(MissingDependencyError, match=r"audio-model-zoo\[cpu\]"):
         run_onnx(tiny_onnx, {"x": np.ones((1, 4), np.float32)})
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["serve", str(untrained_artifact.path), "--port", "8765"])
-    assert result.exit_code == 1 and ORT_INSTALL_HINT in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "audio-model-zoo[cpu]" in result.output and "Traceback" not in result.output

@@ -15,8 +15,6 @@ Weights go into models through ``zoo.state_dict.load_weights`` (strict here; ``l
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import torch
 from torch import nn
 
 from zoo.errors import CheckpointError, ZooError
+from zoo.files import atomic_path
 from zoo.state_dict import LoadReport, load_partial, load_weights, read_weights_file
 
 FORMAT = "zoo-checkpoint/1"
@@ -41,19 +40,9 @@ __all__ = [
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

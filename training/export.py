@@ -37,6 +37,7 @@ from zoo.artifact import (
 )
 from zoo.audio import PEAK_LIMIT, TARGET_RMS_DB, FrontEndConfig
 from zoo.errors import CheckpointError, ExportError
+from zoo.files import replace_atomically
 from zoo.waveform_model import WaveformModel
 
 
@@ -143,9 +144,9 @@ class ExportGraph:
 def takes_log_mel(model_name: str) -> bool:
     """True for registered models whose single input is the log-mel of ``zoo.audio`` (these are exported
     with the waveform front end in the graph)."""
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    inputs = _entry(model_name).inputs
+    inputs = model_entry(model_name).inputs
     return len(inputs) == 1 and tuple(inputs[0].shape) == FrontEndConfig().output_shape
 
 
@@ -325,9 +326,7 @@ def export_model(
         )
         card = build_card(info, graph, reference, files, parity, spec, checkpoint)
         card.write(tmp_dir)
-        if out_dir.exists():
-            out_dir.rmdir()  # an empty folder (a non-empty one without a card is refused by rename)
-        tmp_dir.rename(out_dir)
+        replace_atomically(tmp_dir, out_dir)  # an empty folder at out_dir is replaced, a non-empty one refused
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise

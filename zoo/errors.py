@@ -54,4 +54,4 @@ class WeightsMismatchError(CheckpointError):
 
 
 class MissingDependencyError(ZooError, ImportError):
-    """An optional dependency that the asked-for feature needs is not installed."""
+    """An optional dependency that is not installed; the message names the extra that installs it."""

@@ -2,7 +2,7 @@
 
 Serving (``serving.backends``), export parity (``training.parity``) and the benchmarks all open their
 sessions here, so a bundle runs the same way everywhere. ONNX Runtime is an optional extra (``cpu`` or
-``gpu``); without it every entry point says so in one line.
+``gpu``); without it every entry point says so in one line (``zoo.optional``).
 """
 
 from __future__ import annotations
@@ -14,22 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from zoo.errors import ArtifactError, MissingDependencyError
+from zoo.errors import ArtifactError
+from zoo.optional import import_optional
 
-ORT_INSTALL_HINT = 'pip install -e ".[cpu]"'
 ORT_SPINNING_KEY = "session.intra_op.allow_spinning"
 ORT_DEVICES = ("cpu", "cuda")
 
 
 def import_onnxruntime() -> ModuleType:
-    """The ``onnxruntime`` module, quiet (errors only); a one-line :class:`MissingDependencyError` without it."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingDependencyError(
-            f"ONNX Runtime is not installed; install the extra: {ORT_INSTALL_HINT} "
-            '(".[gpu]" for onnxruntime-gpu), or use `--backend torchscript` where there is one'
-        ) from None
+    """The ``onnxruntime`` module, quiet (errors only); without it, ``zoo.optional``'s one-line
+    :class:`~zoo.errors.MissingDependencyError` naming the extra to install."""
+    ort = import_optional("onnxruntime")
     ort.set_default_logger_severity(3)  # provider probing must not print a wall of warnings
     return ort
 

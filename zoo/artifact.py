@@ -103,7 +103,7 @@ class TensorInfo:
     @classmethod
     def read(cls, f: _Fields) -> TensorInfo:
         shape = f.get("shape", list)
-        if not all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in shape):
+        if not shape or not all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in shape):
             raise ArtifactError(f"{f.source}: `{f.prefix}shape` must list sizes and axis names; {REEXPORT}")
         return cls(f.get("name", str), tuple(shape), f.get("dtype", str, False, "float32"), f.get("role", str, False))
 
@@ -146,6 +146,9 @@ class InputInfo:
             front_end = FrontEndConfig(**fe.data)
         except TypeError as e:
             raise ArtifactError(f"{f.source}: `input.front_end` is not a front-end configuration ({e})") from None
+        for name, default in FrontEndConfig().to_dict().items():  # each field typed like its default
+            numeric = default is None or isinstance(default, float)  # f_max: a frequency or None (Nyquist)
+            fe.get(name, (int, float) if numeric else type(default), default is not None)
         stft = f.get("stft", str)
         if stft not in STFT_FORMULATIONS:
             raise ArtifactError(f"{f.source}: the graph's front end `{stft}` is not supported any more; {REEXPORT}")

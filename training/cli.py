@@ -218,11 +218,11 @@ def export_cmd(
     formats = [f.strip() for f in format.split(",") if f.strip()]
     with console.status("exporting and checking parity ..."):
         result = export_checkpoint(checkpoint, out, formats=formats)
-    for name, info in result.card["files"].items():
-        size, digest = info["bytes"] / 1e6, info["sha256"][:12]
-        console.print(f"wrote {result.out_dir / name} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
+    for file in result.card.files:
+        size, digest = file.bytes / 1e6, file.sha256[:12]
+        console.print(f"wrote {result.out_dir / file.path} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
     console.print(f"wrote {result.out_dir / 'card.json'}", soft_wrap=True)
-    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card["parity"]["max_abs_error"].items())
-    tolerance = result.card["parity"]["tolerance"]
+    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card.parity.max_abs_error.items())
+    tolerance = result.card.parity.tolerance
     console.print(f"parity vs eager, max abs error (tolerance {tolerance:g}): {parity}", soft_wrap=True)
     console.print(f"next: [bold]zoo serve {result.out_dir}[/]", soft_wrap=True)

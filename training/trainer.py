@@ -32,6 +32,7 @@ from training.schedule import build_scheduler
 from training.tasks import Task, task_for_family
 from training.tasks.base import Batch
 from zoo.registry import model_entry
+from zoo.state_dict import load_weights
 
 
 def seed_everything(seed: int) -> None:
@@ -155,7 +156,7 @@ class Trainer:
             self.scheduler.step()
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        self.raw_model.load_state_dict(ckpt["model"])
+        load_weights(self.raw_model, ckpt["model"], source="the weights of the checkpoint resumed from")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.start_epoch = ckpt["epoch"] + 1

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.audio import SAMPLE_RATE, FrontEndConfig, normalize_loudness
+from zoo.audio import AUDIBLE_MARGIN_DB, SAMPLE_RATE, FrontEndConfig, is_silent, normalize_loudness
 from zoo.files import atomic_path
 from zoo.workers import process_pool
 
@@ -180,9 +180,8 @@ class SongRenderer:
         for attempt in range(self.max_attempts):
             self.renderer.set_vector(*self.sampler.sample(preset_index, attempt))
             audio = self._render_note(first.pitch, first.seconds, first.velocity)
-            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-            if np.isfinite(audio).all() and rms > 1e-3:
-                return attempt, rms, audio
+            if np.isfinite(audio).all() and not is_silent(audio, AUDIBLE_MARGIN_DB):
+                return attempt, float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))), audio
         raise RuntimeError(f"no audible preset for index {preset_index} in {self.max_attempts} attempts")
 
     def render(self, plan: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from serving.pipeline import AudioLimits, PreparedClip, prepare_recording
 from serving.request_reader import PredictPayload, read_predict_request
-from zoo.errors import AudioDecodeError, AudioTooLongError
+from zoo.errors import AudioDecodeError, AudioTooLargeError, AudioTooLongError
 
 log = logging.getLogger("zoo.serving")
 
@@ -55,11 +55,17 @@ class Predicted:
 
 
 def _rejection(e: Exception) -> Rejection:
+    """The answer to a recording that cannot be used. The message is ours: an exception's class name or an
+    internal message never reaches a client (an unexpected one is logged with its traceback instead)."""
     if isinstance(e, AudioTooLongError):
         return Rejection(413, str(e), "audio_too_long")
+    if isinstance(e, AudioTooLargeError):
+        return Rejection(413, str(e), "audio_too_large")
     if isinstance(e, AudioDecodeError):
         return Rejection(400, str(e), "bad_audio")
-    return Rejection(400, f"the audio cannot be used ({type(e).__name__}: {e})", "bad_audio")
+    return Rejection(
+        400, "the audio could not be analysed (an unusual recording this server cannot handle)", "bad_audio"
+    )
 
 
 class PresetAPI(ls.LitAPI):
@@ -99,8 +105,8 @@ class PresetAPI(ls.LitAPI):
         try:
             prepared = prepare_recording(request.audio, self.limits)
         except Exception as e:  # noqa: BLE001 - any failure to read the audio is the request's problem
-            if not isinstance(e, (AudioDecodeError, ValueError)):
-                log.warning("unexpected error decoding a request: %s: %s", type(e).__name__, e)
+            if not isinstance(e, AudioDecodeError):
+                log.exception("unexpected error decoding a request")
             return _rejection(e)
         return Decoded(prepared, request, time.time())
 

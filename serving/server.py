@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from zoo.artifact import Artifact, load_artifact
 from zoo.errors import ArtifactError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# A request with no answer this long after LitServe's queue timeout is answered 504 (serving.supervisor).
+REQUEST_DEADLINE_MARGIN_S = 30.0
+log = logging.getLogger("zoo.serving")
 
 
 @dataclass
@@ -105,12 +109,19 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
     app.openapi_schema = None
 
 
+async def _internal_error(request: Any, exc: Exception) -> Any:
+    """Any unexpected error of the HTTP process: a JSON 500 that names nothing internal (the log has it)."""
+    from fastapi.responses import JSONResponse
+
+    log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error", "error": "internal"}, status_code=500)
+
+
 def build_server(config: ServeConfig, accelerator: str, threads: int | None = None) -> Any:
     """A ready-to-run ``litserve.LitServer`` for ``config`` on ``accelerator`` (``cpu`` or ``cuda``)."""
-    import litserve as ls
-
     from serving.api import PresetAPI
     from serving.presets import PresetDecoder
+    from serving.supervisor import SupervisedLitServer
 
     artifact = load_artifact(config.artifact_dir, verify=True)
     if not artifact.takes_waveform:
@@ -128,8 +139,9 @@ def build_server(config: ServeConfig, accelerator: str, threads: int | None = No
         max_batch_size=config.max_batch_size,
         batch_timeout=config.batch_timeout,
     )
-    server = ls.LitServer(
+    server = SupervisedLitServer(
         api,
+        request_deadline_s=config.timeout + REQUEST_DEADLINE_MARGIN_S,
         accelerator=accelerator,
         devices="auto",
         workers_per_device=config.workers,
@@ -145,6 +157,7 @@ def build_server(config: ServeConfig, accelerator: str, threads: int | None = No
         max_payload_bytes=int(config.max_payload_mb * 2**20), api_key=config.api_key
     )
     server.app.title = "audio model zoo: audio -> Vital preset"
+    server.app.add_exception_handler(Exception, _internal_error)
     _document_predict_route(server.app, artifact)
     return server
 

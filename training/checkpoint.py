@@ -48,6 +48,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of :func:`save_checkpoint` (``.<name>.pt.<random>.tmp``) that a crash or kill
+    left in ``folder``; call it when a run starts there. Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(".*.pt.*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load safely (``weights_only=True``: no arbitrary code) and check it is a zoo checkpoint."""
     path = Path(path)

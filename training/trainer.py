@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 import zoo
 from training import distributed
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import load_checkpoint, remove_stale_temporaries, save_checkpoint
 from training.config import TrainConfig
 from training.monitors import StabilityMonitor, gradient_flow, nonfinite_grad_report
 from training.run_logging import RunLogger
@@ -196,7 +196,9 @@ class Trainer:
             self._build(ckpt)
             self.run_dir = Path(resume).parent if resume else self._new_run_dir()
             if env.master:
-                self.logger = RunLogger(self.run_dir, cfg, resume=ckpt is not None)
+                remove_stale_temporaries(self.run_dir)  # checkpoint writes cut off by a crash
+                resumed_at = (ckpt["epoch"], ckpt["step"]) if ckpt is not None else None
+                self.logger = RunLogger(self.run_dir, cfg, resume=ckpt is not None, resumed_at=resumed_at)
             for cb in self.callbacks:
                 cb.on_train_start(self)
             stop_reason = "finished all epochs"

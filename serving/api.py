@@ -37,6 +37,7 @@ class Rejection:
     status: int
     detail: str
     error: str
+    decode_ms: float = 0.0  # the worker's time spent on the recording before refusing it
 
 
 @dataclass
@@ -102,12 +103,15 @@ class PresetAPI(ls.LitAPI):
         log.info("worker ready: %s %s on %s", self.artifact.model_name, self.backend.name, device)
 
     def decode_request(self, request: Annotated[PredictPayload, Depends(read_predict_request)]) -> Any:
+        t0 = time.perf_counter()
         try:
             prepared = prepare_recording(request.audio, self.limits)
         except Exception as e:  # noqa: BLE001 - any failure to read the audio is the request's problem
             if not isinstance(e, AudioDecodeError):
                 log.exception("unexpected error decoding a request")
-            return _rejection(e)
+            rejection = _rejection(e)
+            rejection.decode_ms = (time.perf_counter() - t0) * 1e3
+            return rejection
         return Decoded(prepared, request, time.time())
 
     def batch(self, inputs: list) -> list:
@@ -132,7 +136,12 @@ class PresetAPI(ls.LitAPI):
 
     def encode_response(self, output: Any) -> Any:
         if isinstance(output, Rejection):
-            return JSONResponse({"detail": output.detail, "error": output.error}, status_code=output.status)
+            body = {
+                "detail": output.detail,
+                "error": output.error,
+                "timings_ms": {"decode": round(output.decode_ms, 2)},
+            }
+            return JSONResponse(body, status_code=output.status)
         try:
             # Serialised here, in the worker: the HTTP process then forwards bytes instead of walking a
             # 180 kB document through FastAPI's encoder.

@@ -95,7 +95,9 @@ def serve_cmd(
 @app.command("predict")
 @user_errors
 def predict_cmd(
-    audio: Annotated[list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG).", show_default=False)],
+    audio: Annotated[
+        list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG, MP3, AIFF, AU).", show_default=False)
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the .vital files.")] = Path("."),
     preview: Annotated[bool, typer.Option("--preview", help="Also render each preset with Vital (WAV).")] = False,
     artifact: Annotated[

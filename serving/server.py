@@ -64,15 +64,15 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
             continue
         route.summary = "Recording of a synth sound -> Vital preset"
         route.description = (
-            f"Model **{artifact.model_name}** version `{artifact.version}`. Send a WAV, FLAC or OGG recording (any "
-            "sample rate, any number of channels, up to the server's length limit). The main note is found "
-            "(onset and pitch), its 2 s window is normalised like the training data and the model predicts "
-            "every Tier-1 parameter. The answer holds the parameters by Vital name, the complete `.vital` "
-            "document (save `preset` as JSON to a `.vital` file), the detected note, the model version and "
-            "timings; `?preview=true` adds a Vital render of the prediction (WAV, base64) and its multi-scale "
+            f"Model **{artifact.model_name}** version `{artifact.version}`. Send a WAV, FLAC, OGG, MP3, AIFF or "
+            "AU recording (any sample rate up to 192 kHz, up to 8 channels, up to the server's length limit). The "
+            "main note is found (onset and pitch), its 2 s window is normalised like the training data and the "
+            "model predicts every Tier-1 parameter. The answer holds the parameters by Vital name, the complete "
+            "`.vital` document (save `preset` as JSON to a `.vital` file), the detected note, the model version "
+            "and timings; `?preview=true` adds a Vital render of the prediction (WAV, base64) and its multi-scale "
             "spectral distance to the input."
         )
-        audio_file = {"type": "string", "format": "binary", "description": "WAV, FLAC or OGG file"}
+        audio_file = {"type": "string", "format": "binary", "description": "WAV, FLAC, OGG, MP3, AIFF or AU file"}
         route.openapi_extra = {
             "requestBody": {
                 "required": True,
@@ -103,8 +103,16 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
             200: {"description": "The predicted preset"},
             400: {"description": "Empty body, not audio, corrupt or truncated file, NaN samples, silence", **error},
             401: {"description": f"Missing or wrong API key (when {API_KEY_ENV} is set)", **error},
-            413: {"description": "Body over the payload limit, or recording over the length limit", **error},
+            413: {
+                "description": "Body over the payload limit; recording over the length, channel, rate or size limit",
+                **error,
+            },
             415: {"description": "Unsupported content type", **error},
+            503: {
+                "description": "The inference worker stopped while holding the request (it is being restarted)",
+                **error,
+            },
+            504: {"description": "No answer in time", **error},
         }
     app.openapi_schema = None
 

@@ -270,6 +270,9 @@ def write_report(out: Path, results: dict[str, Any], command: str) -> None:
         "",
         f"Machine: {results['machine']}. {results['note']}",
         "",
+        f"Model: {results['artifact']}. {results['duration_s']:g} s per soak, {results['concurrency']} clients, "
+        f"{100 * results['bad_fraction']:g} % bad requests (every class of benchmarks/bad_inputs.py in turn).",
+        "",
         "## Targets",
         "",
         markdown_table([(k, k) for k in ("target", "goal", "measured", "met")], results["verdicts"]),
@@ -329,6 +332,8 @@ def main() -> None:
     env = {**os.environ, "ZOO_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
     results: dict[str, Any] = {"duration_s": args.duration, "concurrency": args.concurrency}
     results["bad_fraction"] = args.bad_fraction
+    card = json.loads((args.artifact / "card.json").read_text())
+    results["artifact"] = f"{card['model']['name']} {card['model']['version']} ({args.artifact})"
     results["machine"] = f"{cpu_model()}, {os.cpu_count()} cores, load average at the start {load_average()}"
     args.out.mkdir(parents=True, exist_ok=True)
     for key, bombs in (("with_bombs", True), ("without_bombs", False)):

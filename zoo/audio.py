@@ -284,10 +284,15 @@ def _size_error(label: str, limits: DecodeLimits, rate: int, channels: int, fram
             f"{label} is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s "
             "(send the part with the note, or raise `--max-seconds`)"
         )
-    size = f"more than {frames * channels / 1e6:.1f} M" if stopped else f"{frames * channels / 1e6:.1f} M"
+    limit = f"{(limits.max_samples or 0) / 1e6:.2f} M samples (channels x rate x seconds)"
+    if stopped:
+        return AudioTooLargeError(
+            f"{label} decodes to more than the limit of {limit} at {channels} channels and {rate} Hz (its header "
+            "gives no length; decoding stopped at the limit)"
+        )
     return AudioTooLargeError(
-        f"{label} decodes to {size} samples ({channels} channels at {rate} Hz); the limit is "
-        f"{(limits.max_samples or 0) / 1e6:.1f} M samples (channels x rate x seconds)"
+        f"{label} decodes to {frames * channels / 1e6:.2f} M samples ({channels} channels at {rate} Hz); the limit "
+        f"is {limit}"
     )
 
 

@@ -228,20 +228,10 @@ class LogMelFrontEnd(nn.Module):
 
 AudioSource = bytes | bytearray | str | Path | BinaryIO
 
-# The containers a recording may come in (soundfile's format name -> the name people know). libsndfile reads
-# more (CAF, VOC, PAF, MAT5, ...): those rarely hold a recording and are refused, which keeps their parsers out
-# of reach of an upload.
-ACCEPTED_FORMATS = {
-    "WAV": "WAV",
-    "WAVEX": "WAV",
-    "RF64": "WAV",
-    "W64": "WAV",
-    "FLAC": "FLAC",
-    "OGG": "OGG",
-    "MP3": "MP3",
-    "AIFF": "AIFF",
-    "AU": "AU",
-}
+# The containers a recording may come in, by soundfile's format names (WAVEX, RF64 and W64 are WAV variants).
+# libsndfile reads more (CAF, VOC, PAF, MAT5, ...): those rarely hold a recording and are refused, which keeps
+# their parsers out of reach of an upload.
+ACCEPTED_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "MP3", "AIFF", "AU"})
 ACCEPTED_FORMATS_TEXT = "WAV, FLAC, OGG (Vorbis or Opus), MP3, AIFF or AU"
 UNKNOWN_LENGTH = 2**62  # libsndfile reports 2**63 - 1 frames for a stream whose header gives no length
 DECODE_BLOCK_SAMPLES = 2**18  # samples (frames x channels) decoded at a time: 1 MB of float32

@@ -249,10 +249,11 @@ def _generate(out, resume: bool) -> subprocess.Popen:
 
 
 def test_generation_killed_at_random_points_resumes_to_the_uninterrupted_dataset(tmp_path):
-    from training.data.generate import generate_dataset, partial_path
+    from training.data.generate import partial_path
 
-    reference = tmp_path / "reference.h5"
-    generate_dataset(reference, 40, workers=2, seed=3, notes=(60,), progress=False)
+    reference = tmp_path / "reference.h5"  # made the same way, by the CLI: workers inherit their caller's Vital state
+    proc = _generate(reference, resume=False)
+    assert proc.wait(timeout=600) == 0, proc.stdout.read().decode()
     out = tmp_path / "killed.h5"
     rng = random.Random(15)
     kills, output = 0, ""

@@ -15,7 +15,9 @@ says so.
 Each preset is rendered in a child process forked for it from a synth that has rendered nothing
 (``render_job.render_isolated``): Vital's random phases depend on everything the process rendered before,
 and whether a render is kept can depend on them, so this is what makes the parameters (and the audio) of a
-seed the same for any number of workers and any resume point.
+seed the same for any number of workers and any resume point. The workers are forked from the calling
+process, whose Vital state they inherit: the guarantee holds for a caller that has not rendered with Vital
+itself (``zoo data generate`` never has; nor has this module's own process, since workers render in children).
 """
 
 from __future__ import annotations

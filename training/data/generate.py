@@ -37,8 +37,10 @@ from training.data import schema
 from training.data.render_job import PresetRenders, RenderSettings, init_worker, render_in_worker
 from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
 from zoo.errors import DatasetError
+from zoo.files import atomic_path, replace_atomically
 from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
 from zoo.vital.tier1 import tier1_spec
+from zoo.workers import process_pool
 
 COMMIT_EVERY = 16  # presets between commits of the partial file
 
@@ -213,10 +215,8 @@ def _create_partial(partial: Path, spec: Any, attrs: dict[str, Any]) -> None:
     point leaves no partial file or a complete empty one."""
     import h5py
 
-    tmp = partial.with_name(partial.name + ".new")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(partial) as tmp, h5py.File(tmp, "w") as f:
         schema.create_layout(f, spec, CLIP_SAMPLES, attrs)
-    os.replace(tmp, partial)
 
 
 def _open_partial(partial: Path, spec: Any, attrs: dict[str, Any], indices: list[int]) -> tuple[Any, str | None]:
@@ -261,17 +261,8 @@ def _renderers(settings: RenderSettings, workers: int) -> Iterator[RenderMany]:
     """A function from preset indices to rendered presets in index order, from a pool of ``workers`` processes
     with one synth each (every preset rendered in a child forked for it: ``render_job.render_isolated``).
     Started before any HDF5 file is opened, so forked workers inherit no open file."""
-    import multiprocessing
-
-    # fork where there is one: no re-import of the caller's __main__ (spawn needs an `if __name__` guard).
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(settings,))
-    try:
+    with process_pool(workers, initializer=init_worker, initargs=(settings,)) as pool:
         yield lambda indices: pool.imap(render_in_worker, indices, chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 def _report(
@@ -364,7 +355,7 @@ def generate_dataset(
             report = _report(out, f, len(indices), renders, time.perf_counter() - t0, render_s, restarted)
         finally:
             f.close()
-    os.replace(partial, out)
+    replace_atomically(partial, out)
     return report
 
 

@@ -110,6 +110,7 @@ def predict_cmd(
     """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP."""
     import base64
 
+    from rich.markup import escape
     from rich.table import Table
 
     from serving.backends import create_backend, resolve_device
@@ -147,7 +148,7 @@ def predict_cmd(
                 distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the others: each is reported, in one line
             failed += 1
-            err_console.print(f"[bold red]Error:[/] {_file_error(path, e)}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(_file_error(path, e))}", highlight=False, soft_wrap=True)
             continue
         note = prepared.note
         onset = f"{note.onset_sample / note.sample_rate:.3f}"

@@ -1,13 +1,14 @@
 """Soak of ``zoo serve``: sustained load with bad requests and decode bombs, then its inference worker killed.
 
-Two soaks, each on a fresh server with its default limits (API key set): C client threads in a closed loop for
-D seconds, a fraction of them sending a bad request (every class of ``benchmarks.bad_inputs``, in turn) and the
-rest a good recording (``benchmarks.recording.synth_recording``); in the first soak the decode bombs of
-``bad_inputs.decode_bombs`` arrive together a third of the way in, the second soak has none (the p99
-comparison). Measured: requests/s, p50/p99 of the good requests, errors, 5xx and hangs, each bomb's answer time
-and the worker's memory around it, /health latency, and the RSS of every server process after warm-up and at
-the end. Then, on the second server under load, its inference worker is killed (SIGKILL): the time until a
-request is served again, and what the requests in flight got.
+Two soaks, each on a fresh server with its default limits (API key set), warmed up for 15 s at the same
+concurrency: C client threads in a closed loop for D seconds, a fraction of them sending a bad request (every
+class of ``benchmarks.bad_inputs``, in turn) and the rest a good recording
+(``benchmarks.recording.synth_recording``); in the first soak the decode bombs of ``bad_inputs.decode_bombs``
+arrive together a third of the way in, the second soak has none (the p99 comparison). Measured: requests/s,
+p50/p99 of the good requests, errors, 5xx and hangs, each bomb's answer time and the worker's memory around it,
+/health latency, and the RSS of every server process after warm-up and at the end. Then, on the second server
+under load, its inference worker is killed (SIGKILL): the time until a request is served again, and what the
+requests in flight got.
 
     python -m benchmarks.soak ARTIFACT_DIR --out benchmarks/results/reliability [--duration 60] [--concurrency 16]
 
@@ -36,6 +37,7 @@ from benchmarks.server_processes import inference_workers, rss_mb, serve, server
 API_KEY = "soak-key"
 MAX_SECONDS, MAX_PAYLOAD_MB = 30, 32  # zoo serve's defaults
 HANG_S = 60.0
+WARMUP_S = 15.0
 TARGETS = {
     "5xx": 0,
     "hangs": 0,
@@ -131,8 +133,15 @@ def soak(base: str, pid: int, duration: float, concurrency: int, fraction: float
     recording = synth_recording()
     good = {"data": recording.data, "headers": {"Content-Type": recording.content_type}}
     bad = [b for b in bad_requests(MAX_SECONDS, MAX_PAYLOAD_MB) if not b.name.startswith("decode bomb")]
-    warm: list[Outcome] = []
-    _client(base, time.monotonic() + 5, bad, good, 0.0, -1, warm)
+    warm: list[Outcome] = []  # at the soak's concurrency, so batches (and the runtime's buffers) reach full size
+    warmers = [
+        threading.Thread(target=_client, args=(base, time.monotonic() + WARMUP_S, bad, good, 0.0, -1 - i, warm))
+        for i in range(concurrency)
+    ]
+    for t in warmers:
+        t.start()
+    for t in warmers:
+        t.join()
     rss_start = _processes(pid)
     outcomes: list[Outcome] = []
     health: list = []

@@ -242,7 +242,7 @@ def test_a_killed_worker_is_replaced_and_its_requests_answered_503(server, round
 # Generation killed at random points
 
 
-N_PRESETS = 120  # about 20 s of rendering on 2 cores: room for several kills, each after a commit or before one
+N_PRESETS = 300  # about 20 s on 2 cores: room for several kills, before the first commit and after others
 
 
 def _generate(out, resume: bool) -> subprocess.Popen:
@@ -268,15 +268,17 @@ def test_generation_killed_at_random_points_resumes_to_the_uninterrupted_dataset
     from training.data.generate import partial_path
 
     reference = tmp_path / "reference.h5"  # made the same way, by the CLI: workers inherit their caller's Vital state
+    t0 = time.monotonic()
     proc = _generate(reference, resume=False)
     assert proc.wait(timeout=600) == 0, proc.stdout.read().decode()
+    whole = time.monotonic() - t0
     out = tmp_path / "killed.h5"
     rng = random.Random(15)
     left_at, output = [], ""
     for attempt in range(10):
         proc = _generate(out, resume=attempt > 0)
-        try:
-            proc.wait(timeout=rng.uniform(0.2, 9.0) if len(left_at) < 6 else 600)
+        try:  # a kill at a random point of the first half of a whole run's time, six times
+            proc.wait(timeout=rng.uniform(0.05, 0.5) * whole if len(left_at) < 6 else 600)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from serving.pipeline import AudioLimits, PreparedClip, prepare_recording
 from serving.request_reader import PredictPayload, read_predict_request
 from zoo.artifact import Artifact
-from zoo.errors import AudioDecodeError, AudioTooLongError
+from zoo.errors import AudioDecodeError, AudioTooLargeError, AudioTooLongError
 
 log = logging.getLogger("zoo.serving")
 
@@ -38,6 +38,7 @@ class Rejection:
     status: int
     detail: str
     error: str
+    decode_ms: float = 0.0  # the worker's time spent on the recording before refusing it
 
 
 @dataclass
@@ -56,11 +57,17 @@ class Predicted:
 
 
 def _rejection(e: Exception) -> Rejection:
+    """The answer to a recording that cannot be used. The message is ours: an exception's class name or an
+    internal message never reaches a client (an unexpected one is logged with its traceback instead)."""
     if isinstance(e, AudioTooLongError):
         return Rejection(413, str(e), "audio_too_long")
+    if isinstance(e, AudioTooLargeError):
+        return Rejection(413, str(e), "audio_too_large")
     if isinstance(e, AudioDecodeError):
         return Rejection(400, str(e), "bad_audio")
-    return Rejection(400, f"the audio cannot be used ({type(e).__name__}: {e})", "bad_audio")
+    return Rejection(
+        400, "the audio could not be analysed (an unusual recording this server cannot handle)", "bad_audio"
+    )
 
 
 class PresetAPI(ls.LitAPI):
@@ -100,12 +107,15 @@ class PresetAPI(ls.LitAPI):
         log.info("worker ready: %s %s on %s", self.artifact.model_name, self.backend.name, device)
 
     def decode_request(self, request: Annotated[PredictPayload, Depends(read_predict_request)]) -> Any:
+        t0 = time.perf_counter()
         try:
             prepared = prepare_recording(request.audio, self.limits)
         except Exception as e:  # noqa: BLE001 - any failure to read the audio is the request's problem
-            if not isinstance(e, (AudioDecodeError, ValueError)):
-                log.warning("unexpected error decoding a request: %s: %s", type(e).__name__, e)
-            return _rejection(e)
+            if not isinstance(e, AudioDecodeError):
+                log.exception("unexpected error decoding a request")
+            rejection = _rejection(e)
+            rejection.decode_ms = (time.perf_counter() - t0) * 1e3
+            return rejection
         return Decoded(prepared, request, time.time())
 
     def batch(self, inputs: list) -> list:
@@ -130,7 +140,12 @@ class PresetAPI(ls.LitAPI):
 
     def encode_response(self, output: Any) -> Any:
         if isinstance(output, Rejection):
-            return JSONResponse({"detail": output.detail, "error": output.error}, status_code=output.status)
+            body = {
+                "detail": output.detail,
+                "error": output.error,
+                "timings_ms": {"decode": round(output.decode_ms, 2)},
+            }
+            return JSONResponse(body, status_code=output.status)
         try:
             # Serialised here, in the worker: the HTTP process then forwards bytes instead of walking a
             # 180 kB document through FastAPI's encoder.

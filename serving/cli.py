@@ -96,7 +96,9 @@ def serve_cmd(
 @app.command("predict")
 @user_errors
 def predict_cmd(
-    audio: Annotated[list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG).", show_default=False)],
+    audio: Annotated[
+        list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG, MP3, AIFF, AU).", show_default=False)
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the .vital files.")] = Path("."),
     preview: Annotated[bool, typer.Option("--preview", help="Also render each preset with Vital (WAV).")] = False,
     artifact: Annotated[
@@ -109,13 +111,13 @@ def predict_cmd(
     """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP."""
     import base64
 
+    from rich.markup import escape
     from rich.table import Table
 
     from serving.backends import create_backend, resolve_device
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
     from zoo.artifact import latest_artifact, load_artifact
-    from zoo.errors import ZooError
 
     bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
@@ -134,25 +136,38 @@ def predict_cmd(
     for path in audio:
         try:
             prepared = prepare_recording(path, limits)
-        except (ZooError, ValueError, OSError) as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
+            outputs = runtime.run(prepared.clip[None])
+            prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
+            stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
+            target = out / f"{stem}.vital"
+            target.write_text(json.dumps(prediction.document))
+            used.add(stem)
+            distance = ""
+            if previewer is not None:
+                result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
+                (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
+                distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
+        except Exception as e:  # noqa: BLE001 - one bad file must not stop the others: each is reported, in one line
             failed += 1
+            err_console.print(f"[bold red]Error:[/] {escape(_file_error(path, e))}", highlight=False, soft_wrap=True)
             continue
-        outputs = runtime.run(prepared.clip[None])
-        prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
-        stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
-        used.add(stem)
-        target = out / f"{stem}.vital"
-        target.write_text(json.dumps(prediction.document))
-        distance = ""
-        if previewer is not None:
-            result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
-            (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
-            distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
         note = prepared.note
         onset = f"{note.onset_sample / note.sample_rate:.3f}"
         table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, distance)
     console.print(table)
     console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:
+        err_console.print(f"{failed} of {len(audio)} recordings failed", highlight=False)
         raise typer.Exit(code=1)
+
+
+def _file_error(path: Path, e: Exception) -> str:
+    """One line naming the file: the message of a user error, or the type of an unexpected one (a bug)."""
+    from zoo.errors import ZooError
+
+    if isinstance(e, (ZooError, ValueError, OSError)):
+        message = str(e) or type(e).__name__
+    else:
+        message = f"unexpected {type(e).__name__} ({e}); please report it with the file"
+    message = " ".join(message.split())
+    return message if str(path) in message else f"{path}: {message}"

@@ -6,30 +6,46 @@ offline and the same file sent over HTTP give the same clip.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from zoo.audio import SAMPLE_RATE, load_audio
-from zoo.errors import AudioDecodeError, AudioTooLongError
+from zoo.audio import SAMPLE_RATE, DecodeLimits, load_audio
+from zoo.errors import AudioDecodeError
 from zoo.notes import Note, cut_note_clip
 
 DEFAULT_MAX_SECONDS = 30.0
 DEFAULT_MAX_PAYLOAD_MB = 32.0
+MAX_CHANNELS = 8
+MAX_SAMPLE_RATE = 192_000
+# The decoded-size budget per second of the length limit: stereo at 96 kHz (30 s -> 5.76 M samples, 23 MB of
+# float32 decoded block by block). More channels or a higher rate shorten the length accepted.
+DECODED_SAMPLES_PER_SECOND = 2 * 96_000
 
 
 @dataclass(frozen=True)
 class AudioLimits:
-    """What a request may contain. ``max_seconds``: the longest recording accepted."""
+    """What a recording may contain. ``max_seconds``: the longest accepted; at most ``MAX_CHANNELS`` channels,
+    ``MAX_SAMPLE_RATE`` Hz, and ``max_seconds x DECODED_SAMPLES_PER_SECOND`` decoded samples (channels x rate x
+    seconds). Every bound is checked on the file's header before decoding, and counted while decoding."""
 
     max_seconds: float = DEFAULT_MAX_SECONDS
 
     def __post_init__(self) -> None:
         if not self.max_seconds > 0:
             raise ValueError(f"`--max-seconds` must be positive, got {self.max_seconds}")
+
+    @property
+    def decode(self) -> DecodeLimits:
+        """The same limits in the terms of ``zoo.audio.load_audio``."""
+        return DecodeLimits(
+            max_seconds=self.max_seconds,
+            max_channels=MAX_CHANNELS,
+            max_sample_rate=MAX_SAMPLE_RATE,
+            max_samples=int(self.max_seconds * DECODED_SAMPLES_PER_SECOND),
+        )
 
 
 @dataclass
@@ -62,32 +78,15 @@ def wav_truncation(data: bytes) -> str | None:
 
 
 def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: str = "the uploaded audio") -> np.ndarray:
-    """Bytes of a WAV, FLAC or OGG file -> mono float32 at 44.1 kHz, refusing truncated, too long, empty,
-    corrupt or non-finite audio with an :class:`AudioDecodeError` that says which."""
-    import soundfile as sf
-
+    """Bytes of a recording (``zoo.audio.ACCEPTED_FORMATS_TEXT``) -> mono float32 at 44.1 kHz, refusing truncated,
+    too large, empty, corrupt or non-finite audio with an :class:`AudioDecodeError` that says which. Oversized
+    files are refused from their header, before decoding; streams without a length stop at the limit."""
     if not data:
         raise AudioDecodeError(f"{label} is empty (0 bytes)")
     truncated = wav_truncation(data)
     if truncated:
         raise AudioDecodeError(truncated)
-    try:
-        info = sf.info(io.BytesIO(data))
-    except sf.LibsndfileError as e:
-        reason = e.error_string.strip().rstrip(".") or "unreadable"
-        raise AudioDecodeError(f"{label} could not be decoded as WAV, FLAC or OGG ({reason})") from None
-    except (RuntimeError, TypeError, ValueError):
-        info = None  # load_audio says what is wrong with it
-    if info is not None and info.samplerate > 0 and info.frames / info.samplerate > limits.max_seconds:
-        raise AudioTooLongError(
-            f"{label} is {info.frames / info.samplerate:.1f} s long; the limit is {limits.max_seconds:g} s "
-            "(send the part with the note, or raise `--max-seconds`)"
-        )
-    audio = load_audio(bytes(data))
-    if len(audio) / SAMPLE_RATE > limits.max_seconds:  # formats whose header does not give the length
-        seconds = len(audio) / SAMPLE_RATE
-        raise AudioTooLongError(f"{label} is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s")
-    return audio
+    return load_audio(data, limits=limits.decode, label=label)
 
 
 def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLimits()) -> PreparedClip:

@@ -23,6 +23,11 @@ from starlette.datastructures import UploadFile
 API_KEY_ENV = "ZOO_API_KEY"
 AUDIO_CONTENT_TYPES = ("audio/", "application/octet-stream")
 TRUE_WORDS = ("1", "true", "yes", "on")
+# A JSON body is one small object ({"audio_base64": ..., "preview": ...}). Its shape is bounded before parsing,
+# by counting bytes (C speed): a body of millions of tiny objects, or nested 100,000 deep, is refused without
+# building it.
+MAX_JSON_ITEMS = 64  # '{', '[' and ',' in the whole body (inside strings too)
+MAX_JSON_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -94,11 +99,40 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, str | N
     return data, field.filename, preview if isinstance(preview, str) else None
 
 
-def _from_json(body: bytes) -> tuple[bytes, bool | None]:
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def _parse_json(body: bytes) -> object:
+    """Parse a JSON body whose shape is bounded first: at most ``MAX_JSON_ITEMS`` objects, arrays and separators
+    (counted on the raw bytes, so nothing big is built) and ``MAX_JSON_DEPTH`` levels of nesting."""
+    items = body.count(b"{") + body.count(b"[") + body.count(b",")
+    if items > MAX_JSON_ITEMS:
+        raise HTTPException(
+            400,
+            f"the JSON body has too many objects, arrays or items ({items} of '{{', '[' and ','; the limit is "
+            f"{MAX_JSON_ITEMS}): send one object with audio_base64 and, optionally, preview",
+        )
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the JSON body is not valid JSON (it is not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
         raise HTTPException(400, f"the JSON body is not valid JSON ({e})") from None
+    except (ValueError, RecursionError):  # e.g. an integer of more digits than Python converts
+        raise HTTPException(400, "the JSON body is not valid JSON (a value cannot be read)") from None
+    depth = _depth(doc)
+    if depth > MAX_JSON_DEPTH:
+        raise HTTPException(400, f"the JSON body is nested {depth} levels deep; the limit is {MAX_JSON_DEPTH}")
+    return doc
+
+
+def _from_json(body: bytes) -> tuple[bytes, bool | None]:
+    doc = _parse_json(body)
     if not isinstance(doc, dict) or "audio_base64" not in doc:
         raise HTTPException(400, 'the JSON body must be an object with "audio_base64" (the file, base64 encoded)')
     if not isinstance(doc["audio_base64"], str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from zoo.artifact import Artifact, load_artifact
 from zoo.errors import ArtifactError
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# A request with no answer this long after LitServe's queue timeout is answered 504 (serving.supervisor).
+REQUEST_DEADLINE_MARGIN_S = 30.0
+log = logging.getLogger("zoo.serving")
 
 
 @dataclass
@@ -60,15 +64,15 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
             continue
         route.summary = "Recording of a synth sound -> Vital preset"
         route.description = (
-            f"Model **{artifact.model_name}** version `{artifact.version}`. Send a WAV, FLAC or OGG recording (any "
-            "sample rate, any number of channels, up to the server's length limit). The main note is found "
-            "(onset and pitch), its 2 s window is normalised like the training data and the model predicts "
-            "every Tier-1 parameter. The answer holds the parameters by Vital name, the complete `.vital` "
-            "document (save `preset` as JSON to a `.vital` file), the detected note, the model version and "
-            "timings; `?preview=true` adds a Vital render of the prediction (WAV, base64) and its multi-scale "
+            f"Model **{artifact.model_name}** version `{artifact.version}`. Send a WAV, FLAC, OGG, MP3, AIFF or "
+            "AU recording (any sample rate up to 192 kHz, up to 8 channels, up to the server's length limit). The "
+            "main note is found (onset and pitch), its 2 s window is normalised like the training data and the "
+            "model predicts every Tier-1 parameter. The answer holds the parameters by Vital name, the complete "
+            "`.vital` document (save `preset` as JSON to a `.vital` file), the detected note, the model version "
+            "and timings; `?preview=true` adds a Vital render of the prediction (WAV, base64) and its multi-scale "
             "spectral distance to the input."
         )
-        audio_file = {"type": "string", "format": "binary", "description": "WAV, FLAC or OGG file"}
+        audio_file = {"type": "string", "format": "binary", "description": "WAV, FLAC, OGG, MP3, AIFF or AU file"}
         route.openapi_extra = {
             "requestBody": {
                 "required": True,
@@ -99,10 +103,26 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
             200: {"description": "The predicted preset"},
             400: {"description": "Empty body, not audio, corrupt or truncated file, NaN samples, silence", **error},
             401: {"description": f"Missing or wrong API key (when {API_KEY_ENV} is set)", **error},
-            413: {"description": "Body over the payload limit, or recording over the length limit", **error},
+            413: {
+                "description": "Body over the payload limit; recording over the length, channel, rate or size limit",
+                **error,
+            },
             415: {"description": "Unsupported content type", **error},
+            503: {
+                "description": "The inference worker stopped while holding the request (it is being restarted)",
+                **error,
+            },
+            504: {"description": "No answer in time", **error},
         }
     app.openapi_schema = None
+
+
+async def _internal_error(request: Any, exc: Exception) -> Any:
+    """Any unexpected error of the HTTP process: a JSON 500 that names nothing internal (the log has it)."""
+    from fastapi.responses import JSONResponse
+
+    log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "internal error", "error": "internal"}, status_code=500)
 
 
 def load_served_artifact(config: ServeConfig) -> Artifact:
@@ -128,9 +148,8 @@ def build_server(
 ) -> Any:
     """A ready-to-run ``litserve.LitServer`` for ``config`` on ``accelerator`` (``cpu`` or ``cuda``); ``artifact``:
     the bundle of :func:`load_served_artifact` (read here when not given). Its workers receive the parsed bundle."""
-    import litserve as ls
-
     from serving.api import PresetAPI
+    from serving.supervisor import SupervisedLitServer
 
     artifact = artifact if artifact is not None else load_served_artifact(config)
     api = PresetAPI(
@@ -141,8 +160,9 @@ def build_server(
         max_batch_size=config.max_batch_size,
         batch_timeout=config.batch_timeout,
     )
-    server = ls.LitServer(
+    server = SupervisedLitServer(
         api,
+        request_deadline_s=config.timeout + REQUEST_DEADLINE_MARGIN_S,
         accelerator=accelerator,
         devices="auto",
         workers_per_device=config.workers,
@@ -158,6 +178,7 @@ def build_server(
         max_payload_bytes=int(config.max_payload_mb * 2**20), api_key=config.api_key
     )
     server.app.title = "audio model zoo: audio -> Vital preset"
+    server.app.add_exception_handler(Exception, _internal_error)
     _document_predict_route(server.app, artifact)
     return server
 

@@ -46,3 +46,42 @@ def test_predict_needs_an_artifact(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["predict", str(tmp_path / "x.wav")])
     assert result.exit_code == 1
     assert "zoo export" in result.output
+
+
+def test_predict_reports_each_bad_file_in_one_line_and_goes_on(untrained_artifact, tmp_path, monkeypatch):
+    """Bad files among good ones: one line each, every good file still gets its preset, exit code 1 at the end;
+    an unexpected error (a bug) on one file is reported the same way instead of a traceback."""
+    import serving.pipeline as pipeline
+    from benchmarks.bad_inputs import encode, odd_but_valid, tone
+
+    files = {
+        "first.wav": encode(tone(1.5), SR),
+        "text.wav": b"not a recording at all " * 10,
+        "many-channels.wav": encode(tone(0.3, channels=9), SR),
+        "tiny.wav": odd_but_valid()["300 samples"],
+        "loud.wav": odd_but_valid()["samples near 3e38 (float WAV)"],
+        "buggy.wav": encode(tone(1.5), SR),
+        "last.flac": encode(tone(1.5), SR, "FLAC"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    real = pipeline.decode_recording
+
+    def decode(data, limits, label="the uploaded audio"):
+        if label.endswith("buggy.wav"):
+            raise IndexError("list index out of range")
+        return real(data, limits, label)
+
+    monkeypatch.setattr(pipeline, "decode_recording", decode)
+    out = tmp_path / "presets"
+    paths = [str(tmp_path / name) for name in files]
+    result = CliRunner().invoke(app, ["predict", *paths, "-o", str(out), "--artifact", str(untrained_artifact.path)])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 3, result.output
+    assert any("text.wav" in e and "could not be decoded" in e for e in errors)
+    assert any("many-channels.wav" in e and "9 channels" in e for e in errors)
+    assert any("buggy.wav" in e and "unexpected IndexError" in e for e in errors)
+    assert sorted(p.name for p in out.glob("*.vital")) == ["first.vital", "last.vital", "loud.vital", "tiny.vital"]
+    assert "3 of 7 recordings failed" in result.output

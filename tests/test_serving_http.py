@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +20,8 @@ pytest.importorskip("zoo.vital", reason="the Vital domain (zoo.vital) writes the
 requests = pytest.importorskip("requests")
 
 from server_process import running_server  # noqa: E402
+
+from benchmarks.bad_inputs import bad_requests, odd_but_valid  # noqa: E402
 
 API_KEY = "test-key-123"
 MAX_SECONDS = 8
@@ -190,6 +193,34 @@ def test_bad_requests_are_a_4xx_that_says_why(server, kwargs, status, message):
     reply = _post(base, **kwargs)
     assert reply.status_code == status, reply.text
     assert message in reply.json()["detail"]
+
+
+INTERNAL_NAME = re.compile(r"\b\w*(Error|Exception)\b|Traceback|<\w+[ .]")  # IndexError, <_io.BytesIO object ...>
+
+
+def test_every_bad_request_class_is_a_json_4xx_without_internals(server):
+    """Every class of benchmarks.bad_inputs: its status, a JSON detail that says what was wrong, no exception
+    names or object reprs, each answered within a few seconds (decode bombs included)."""
+    base, _, log = server
+    for bad in bad_requests(MAX_SECONDS, MAX_PAYLOAD_MB):
+        t0 = time.monotonic()
+        reply = _post(base, key=API_KEY if bad.needs_key else None, **bad.kwargs)
+        assert time.monotonic() - t0 < 5, bad.name
+        assert reply.status_code in bad.statuses, (bad.name, reply.status_code, reply.text[:300])
+        detail = reply.json()["detail"]
+        assert bad.detail.lower() in detail.lower(), (bad.name, detail)
+        assert not INTERNAL_NAME.search(detail), (bad.name, detail)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("case", list(odd_but_valid()))
+def test_odd_but_valid_recordings_get_a_preset(server, case):
+    """Recordings under one STFT frame, with samples near the float32 maximum, without a length in their
+    header, or in MP3, AIFF or AU: a preset, not an internal error."""
+    base, artifact, _ = server
+    reply = _post(base, files={"audio": ("odd", odd_but_valid()[case])})
+    assert reply.status_code == 200, reply.text
+    _check_prediction(reply.json(), artifact)
 
 
 def test_api_key_is_required(server):

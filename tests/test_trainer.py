@@ -200,3 +200,37 @@ def test_warmup_then_cosine_to_zero():
 def test_config_errors_name_the_flag(kwargs, flag):
     with pytest.raises(ValueError, match=flag):
         TrainConfig(model="toy-net", **kwargs)
+
+
+class _KilledMidEpoch(ToyTask):
+    """Stops (as a kill would) at a step in the middle of the second epoch, after the first checkpoint."""
+
+    kill_at_step = 18  # 12 steps per epoch
+
+    def callbacks(self):
+        task = self
+
+        class Killer(Callback):
+            def on_step_end(self, trainer, batch, logs):
+                if trainer.step == task.kill_at_step:
+                    raise KeyboardInterrupt
+
+        return [Killer()]
+
+
+def test_resume_after_a_kill_mid_epoch_logs_every_step_once_and_cleans_temporaries(toy_model, tmp_path):
+    cfg = _cfg(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, _KilledMidEpoch(cfg)).fit()
+    run = tmp_path / "toy-net" / "r"
+    before = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in before if r["kind"] == "step") == 17  # steps of the unfinished epoch were logged
+    stale = run / ".latest.pt.0badc0de.partial"  # what a kill during a checkpoint write leaves
+    stale.write_bytes(b"\0" * 1000)
+    resume_cfg = _cfg(tmp_path)
+    Trainer(resume_cfg, ToyTask(resume_cfg)).fit(resume=run / "latest.pt")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["kind"] == "step"]
+    assert steps == list(range(1, 49))  # 4 epochs of 12 steps, each once
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1, 2, 3]
+    assert not stale.exists() and not list(run.glob(".*.partial"))

@@ -91,6 +91,8 @@ def train_cmd(
     """Train a registered model with the shared engine; checkpoints, metrics and plots go to the run folder."""
     if nproc < 1:
         raise ValueError("`--nproc` must be at least 1")
+    if init_from is not None and not init_from.is_file():
+        raise ValueError(f"`--init-from` {init_from}: no such checkpoint file")
     if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
         argv = [a for a in sys.argv[1:]]
         if "--nproc" in argv:
@@ -119,6 +121,7 @@ def train_cmd(
         early_stopping_patience=early_stopping_patience,
         logger=logger.value,
         num_workers=num_workers,
+        init_from=init_from,
         **values,
     )
     trainer = Trainer(cfg)

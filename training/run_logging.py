@@ -13,10 +13,20 @@ from training.config import TrainConfig
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, cfg: TrainConfig, resume: bool = False) -> None:
+    """Writes a run's ``metrics.jsonl`` (and TensorBoard or W&B logs).
+
+    ``resume``: continue an existing log. ``resumed_at``: the (epoch, step) of the checkpoint resumed from; the
+    records a killed run wrote after it (steps past it, its unfinished epoch, its summary) are dropped first,
+    so every step appears once in the log of a resumed run."""
+
+    def __init__(
+        self, run_dir: Path, cfg: TrainConfig, resume: bool = False, resumed_at: tuple[int, int] | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "metrics.jsonl"
+        if resume and resumed_at is not None and self.path.is_file():
+            truncate_metrics(self.path, *resumed_at)
         self._file = open(self.path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         (self.run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         self._tb = self._wandb = None
@@ -78,6 +88,29 @@ class RunLogger:
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def truncate_metrics(path: Path, epoch: int, step: int) -> int:
+    """Keep the records of ``metrics.jsonl`` up to the checkpoint of ``epoch`` (last finished) and ``step``; drop
+    later steps, epochs and events, summaries, and a line cut off by a kill. Rewritten atomically; returns the
+    number of records dropped."""
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += bool(line.strip())  # a line cut off mid-write
+            continue
+        late = record.get("epoch", -1) > epoch or record.get("step", -1) > step or record.get("kind") == "summary"
+        if late:
+            dropped += 1
+        else:
+            kept.append(line + "\n")
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return dropped
 
 
 def plot_curves(metrics_path: Path, out: Path) -> Path:

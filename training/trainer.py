@@ -31,6 +31,7 @@ from training.run_logging import RunLogger
 from training.schedule import build_scheduler
 from training.tasks import Task, task_for_family
 from training.tasks.base import Batch
+from zoo.files import remove_stale_temporaries
 from zoo.registry import model_entry
 from zoo.state_dict import load_weights
 
@@ -197,7 +198,9 @@ class Trainer:
             self._build(ckpt)
             self.run_dir = Path(resume).parent if resume else self._new_run_dir()
             if env.master:
-                self.logger = RunLogger(self.run_dir, cfg, resume=ckpt is not None)
+                remove_stale_temporaries(self.run_dir, "*.pt")  # checkpoint writes cut off by a crash
+                resumed_at = (ckpt["epoch"], ckpt["step"]) if ckpt is not None else None
+                self.logger = RunLogger(self.run_dir, cfg, resume=ckpt is not None, resumed_at=resumed_at)
             for cb in self.callbacks:
                 cb.on_train_start(self)
             stop_reason = "finished all epochs"

@@ -25,8 +25,10 @@ it and :func:`normalize_loudness` (numpy, refuses silence) calls it. Silence has
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.errors import AudioDecodeError
+from zoo.errors import AudioDecodeError, AudioTooLargeError, AudioTooLongError
 
 SAMPLE_RATE = 44100
 CLIP_SECONDS = 2.0
@@ -236,41 +238,180 @@ class LogMelFrontEnd(nn.Module):
 
 AudioSource = bytes | bytearray | str | Path | BinaryIO
 
+# The containers a recording may come in, by soundfile's format names (WAVEX, RF64 and W64 are WAV variants).
+# libsndfile reads more (CAF, VOC, PAF, MAT5, ...): those rarely hold a recording and are refused, which keeps
+# their parsers out of reach of an upload.
+ACCEPTED_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "MP3", "AIFF", "AU"})
+ACCEPTED_FORMATS_TEXT = "WAV, FLAC, OGG (Vorbis or Opus), MP3, AIFF or AU"
+UNKNOWN_LENGTH = 2**62  # libsndfile reports 2**63 - 1 frames for a stream whose header gives no length
+DECODE_BLOCK_SAMPLES = 2**18  # samples (frames x channels) decoded at a time: 1 MB of float32
 
-def load_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode WAV, FLAC or OGG from bytes, a path or a file object -> mono float32 at ``sample_rate``.
 
-    Channels are averaged; any input rate is resampled with libsoxr (high quality).
-    Raises :class:`AudioDecodeError` for empty, corrupt, non-audio or non-finite input.
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What decoding one recording may cost (``None``: no limit).
+
+    Checked against the header before any sample is decoded, then counted while decoding block by block, so a
+    stream whose header gives no length (or a wrong one) stops at the limit instead of filling the memory.
+    ``max_samples`` bounds the decoded size, channels x frames (channels x rate x seconds)."""
+
+    max_seconds: float | None = None
+    max_channels: int | None = None
+    max_sample_rate: int | None = None
+    max_samples: int | None = None
+
+    def max_frames(self, sample_rate: int, channels: int) -> int | None:
+        """The most frames a file of this rate and channel count may decode to."""
+        bounds = []
+        if self.max_seconds is not None:
+            bounds.append(int(self.max_seconds * sample_rate))
+        if self.max_samples is not None:
+            bounds.append(self.max_samples // channels)
+        return min(bounds) if bounds else None
+
+
+def _size_error(label: str, limits: DecodeLimits, rate: int, channels: int, frames: int, stopped: bool) -> Exception:
+    """The refusal of a recording of ``frames`` frames over ``limits``. ``stopped``: its header gave no length
+    and decoding stopped at the limit, so ``frames`` is where it stopped, not its length."""
+    seconds = frames / rate
+    if limits.max_seconds is not None and seconds > limits.max_seconds:
+        if stopped:
+            return AudioTooLongError(
+                f"{label} is longer than the {limits.max_seconds:g} s limit (its header gives no length; decoding "
+                "stopped at the limit)"
+            )
+        return AudioTooLongError(
+            f"{label} is {seconds:.1f} s long; the limit is {limits.max_seconds:g} s "
+            "(send the part with the note, or raise `--max-seconds`)"
+        )
+    limit = f"{(limits.max_samples or 0) / 1e6:.2f} M samples (channels x rate x seconds)"
+    if stopped:
+        return AudioTooLargeError(
+            f"{label} decodes to more than the limit of {limit} at {channels} channels and {rate} Hz (its header "
+            "gives no length; decoding stopped at the limit)"
+        )
+    return AudioTooLargeError(
+        f"{label} decodes to {frames * channels / 1e6:.2f} M samples ({channels} channels at {rate} Hz); the limit "
+        f"is {limit}"
+    )
+
+
+def _check_header(f, label: str, limits: DecodeLimits) -> None:
+    """Refuse, before decoding, a file in another format, or whose header announces too much to decode."""
+    if f.format not in ACCEPTED_FORMATS:
+        raise AudioDecodeError(f"{label} is a {f.format} file; the accepted formats are {ACCEPTED_FORMATS_TEXT}")
+    if f.channels < 1 or f.samplerate < 1:
+        raise AudioDecodeError(f"{label} has a broken header ({f.channels} channels at {f.samplerate} Hz)")
+    if limits.max_channels is not None and f.channels > limits.max_channels:
+        raise AudioTooLargeError(f"{label} has {f.channels} channels; the limit is {limits.max_channels}")
+    if limits.max_sample_rate is not None and f.samplerate > limits.max_sample_rate:
+        raise AudioTooLargeError(f"{label} is sampled at {f.samplerate} Hz; the limit is {limits.max_sample_rate} Hz")
+    max_frames = limits.max_frames(f.samplerate, f.channels)
+    if max_frames is not None and f.frames < UNKNOWN_LENGTH and f.frames > max_frames:
+        raise _size_error(label, limits, f.samplerate, f.channels, f.frames, stopped=False)
+
+
+def _decode_mono(f, label: str, limits: DecodeLimits) -> np.ndarray:
+    """Decode an open file block by block, mixing each block down to mono (float32) as it comes, and stop as
+    soon as the count of frames passes the limits. Memory: one block plus the mono signal."""
+    import soundfile as sf
+
+    max_frames = limits.max_frames(f.samplerate, f.channels)
+    unknown = f.frames >= UNKNOWN_LENGTH
+    block = max(1, DECODE_BLOCK_SAMPLES // f.channels)
+    # The mix as one matrix-vector product (BLAS, ~10x a float64 mean): each channel is scaled by 1 / channels
+    # before the sum, so samples near the float32 maximum cannot overflow, and a NaN or infinite sample in any
+    # channel leaves a non-finite mono sample.
+    weights = np.full(f.channels, 1.0 / f.channels, dtype=np.float32)
+    parts: list[np.ndarray] = []
+    n = 0
+    while True:
+        try:
+            data = f.read(block, dtype="float32", always_2d=True)  # (frames, channels)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioDecodeError(f"{label} could not be decoded: it is corrupt ({_decoder_reason(e)})") from None
+        if not len(data):
+            break
+        n += len(data)
+        if max_frames is not None and n > max_frames:
+            raise _size_error(label, limits, f.samplerate, f.channels, n, stopped=unknown)
+        with np.errstate(invalid="ignore", over="ignore"):
+            mono = data @ weights  # (frames,)
+        if not np.isfinite(mono).all():
+            raise AudioDecodeError(f"{label} contains NaN or infinite samples")
+        parts.append(mono)
+    if not n:
+        raise AudioDecodeError(f"{label} contains no samples")
+    return np.concatenate(parts)
+
+
+def _decoder_reason(e: Exception, default: str = "decoding failed") -> str:
+    """libsndfile's own words ("Format not recognised", "flac decoder lost sync"), without soundfile's prefix that
+    names a Python object or the "Error :" libsndfile puts first."""
+    reason = (getattr(e, "error_string", None) or str(e)).strip()
+    reason = re.sub(r"^Error\s*:\s*", "", reason).rstrip(".")
+    return reason or default
+
+
+@functools.cache
+def _forward_reader() -> type:
+    import soundfile as sf
+
+    class ForwardReader(sf.SoundFile):
+        """A SoundFile read front to back. soundfile seeks after every read to keep its position, which libsndfile
+        cannot do in a FLAC stream whose header gives no length; a forward-only reader never seeks."""
+
+        def seekable(self) -> bool:
+            return False
+
+    return ForwardReader
+
+
+def load_audio(
+    source: AudioSource,
+    sample_rate: int = SAMPLE_RATE,
+    limits: DecodeLimits | None = None,
+    label: str | None = None,
+) -> np.ndarray:
+    """Decode a recording from bytes, a path or a file object -> mono float32 at ``sample_rate``.
+
+    Formats: ``ACCEPTED_FORMATS_TEXT`` (libsndfile); others are refused. Channels are averaged block by block
+    while decoding; any input rate is resampled with libsoxr (high quality). A float file whose samples exceed
+    full scale (|x| > 1) is scaled down to a peak of 1, so later float32 arithmetic cannot overflow (the level
+    does not matter: every clip is loudness-normalised). ``limits`` bound the decoded size (see
+    :class:`DecodeLimits`); ``label`` names the recording in messages (default: the path, or "the uploaded
+    audio"). Raises :class:`AudioDecodeError` for empty, corrupt, non-audio, other-format or non-finite input,
+    and :class:`AudioTooLargeError` (:class:`AudioTooLongError` for the length) for input over ``limits``.
     """
     import soundfile as sf
     import soxr
 
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
-            raise AudioDecodeError("the audio is empty (0 bytes)")
+            raise AudioDecodeError(f"{label or 'the audio'} is empty (0 bytes)")
         handle: str | BinaryIO = io.BytesIO(bytes(source))
-        label = "the uploaded audio"
+        label = label or "the uploaded audio"
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
             raise AudioDecodeError(f"no such audio file: {path}")
         if path.stat().st_size == 0:
             raise AudioDecodeError(f"the audio file is empty (0 bytes): {path}")
-        handle, label = str(path), str(path)
+        handle, label = str(path), label or str(path)
     else:
-        handle, label = source, "the audio"
+        handle, label = source, label or "the audio"
     try:
-        data, rate = sf.read(handle, dtype="float32", always_2d=True)
+        f = _forward_reader()(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise AudioDecodeError(
-            f"{label} could not be decoded as WAV, FLAC or OGG ({str(e).strip() or type(e).__name__})"
-        ) from None
-    if data.shape[0] == 0:
-        raise AudioDecodeError(f"{label} contains no samples")
-    if not np.isfinite(data).all():
-        raise AudioDecodeError(f"{label} contains NaN or infinite samples")
-    mono = data.mean(axis=1, dtype=np.float32)
+        reason = _decoder_reason(e, "unreadable")
+        raise AudioDecodeError(f"{label} could not be decoded as {ACCEPTED_FORMATS_TEXT} ({reason})") from None
+    with f:
+        _check_header(f, label, limits or DecodeLimits())
+        mono = _decode_mono(f, label, limits or DecodeLimits())
+        rate = f.samplerate
+    peak = float(np.max(np.abs(mono)))
+    if peak > 1.0:
+        mono /= np.float32(peak)  # not a multiplication by 1 / peak: that can be subnormal, read as 0 under FTZ
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
     return np.ascontiguousarray(mono, dtype=np.float32)

@@ -29,7 +29,11 @@ class DatasetError(ZooError, ValueError):
     """A dataset file or generation request that cannot be used (bad arguments, missing features, schema)."""
 
 
-class AudioTooLongError(AudioDecodeError):
+class AudioTooLargeError(AudioDecodeError):
+    """Audio over a decoding limit: too many channels, too high a sample rate, or too many decoded samples."""
+
+
+class AudioTooLongError(AudioTooLargeError):
     """Audio longer than the configured limit."""
 
 

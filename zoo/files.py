@@ -70,3 +70,17 @@ def atomic_path(dest: str | Path, *, directory: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | Path, names: str = "*") -> list[Path]:
+    """Delete the temporaries of :func:`atomic_path` (``.<name>.<8 hex>.partial``) for targets matching the glob
+    ``names`` that a crash or a kill left in ``folder``. Call it when a process starts writing there, never while
+    another one may be. Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(f".{names}.{'[0-9a-f]' * 8}.partial"):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed

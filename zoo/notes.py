@@ -108,7 +108,7 @@ def _spectral_flux_and_level(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     # SuperFlux (Boeck & Widmer 2013): compare with the frame two hops back, max-filtered over 3 bins, so
     # vibrato and the beating of low notes do not read as onsets.
     ref = np.maximum(logmag, np.maximum(np.roll(logmag, 1, axis=1), np.roll(logmag, -1, axis=1)))
-    ref = np.concatenate([np.zeros((FLUX_LAG, ref.shape[1])), ref[:-FLUX_LAG]])
+    ref = np.concatenate([np.zeros((FLUX_LAG, ref.shape[1])), ref])[: len(ref)]  # (T, 1025), T < FLUX_LAG too
     return np.maximum(0.0, logmag - ref).sum(axis=1), level
 
 

@@ -7,7 +7,17 @@ index order, so the output does not depend on the number of workers.
 
 Nothing half-written ever sits at the output path: rows go to ``<out>.partial``, committed (counters
 written and the file flushed) every few presets, and the file is renamed to ``<out>`` once the shard is
-complete. After an interruption, ``resume=True`` continues the partial file from its last commit.
+complete. The partial file appears complete (layout and schema written in a temporary file, then renamed), so
+after an interruption at any point ``resume=True`` continues it from its last commit; a partial file whose last
+commit cannot be read back (a kill that cut a write to the file's structure) is started over, and the report
+says so.
+
+Each preset is rendered in a child process forked for it from a synth that has rendered nothing
+(``render_job.render_isolated``): Vital's random phases depend on everything the process rendered before,
+and whether a render is kept can depend on them, so this is what makes the parameters (and the audio) of a
+seed the same for any number of workers and any resume point. The workers are forked from the calling
+process, whose Vital state they inherit: the guarantee holds for a caller that has not rendered with Vital
+itself (``zoo data generate`` never has; nor has this module's own process, since workers render in children).
 """
 
 from __future__ import annotations
@@ -24,16 +34,10 @@ from typing import Any
 import numpy as np
 
 from training.data import schema
-from training.data.render_job import (
-    PresetRenderJob,
-    PresetRenders,
-    RenderSettings,
-    init_worker,
-    render_in_worker,
-)
+from training.data.render_job import PresetRenders, RenderSettings, init_worker, render_in_worker
 from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
 from zoo.errors import DatasetError
-from zoo.files import replace_atomically
+from zoo.files import atomic_path, replace_atomically
 from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
 from zoo.vital.tier1 import tier1_spec
 from zoo.workers import process_pool
@@ -56,6 +60,7 @@ class GenerationReport:
     renders_this_run: int
     seconds: float
     render_seconds: float  # summed over workers: time inside vita's render
+    restarted: str | None = None  # why an unreadable partial file was started over
 
     @property
     def rejection_rate(self) -> float:
@@ -69,7 +74,8 @@ class GenerationReport:
     def summary(self) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in self.n_rejected.items())
         state = "complete" if self.complete else "interrupted"
-        return (
+        restarted = f"{self.restarted}\n" if self.restarted else ""
+        return restarted + (
             f"{state}: {self.n_presets_done}/{self.n_presets} presets, {self.n_rows} renders stored in {self.path}; "
             f"rejected {sum(self.n_rejected.values())}/{self.n_renders_total} renders "
             f"({100 * self.rejection_rate:.1f} %: {reasons}); {self.n_presets_failed} presets failed every attempt; "
@@ -188,23 +194,80 @@ def _truncate_to_commit(f: Any) -> None:
             f[name].resize(n_rows, axis=0)
 
 
+def _check_committed(f: Any, indices: list[int]) -> None:
+    """Raise ValueError unless the committed rows read back whole and agree with the counters: every audio row
+    has its chunk, and the rows' preset indices are this shard's first presets, in order."""
+    n_rows, done = int(f.attrs["n_rows"]), int(f.attrs["n_presets_done"])
+    if done > len(indices) or any(f[name].shape[0] < n_rows for name in schema.ROW_DATASETS):
+        raise ValueError("fewer rows than its counters say")
+    if f[schema.AUDIO].id.get_num_chunks() < n_rows:
+        raise ValueError("audio rows without their data")
+    rows = f[schema.PRESET_INDEX][:n_rows]
+    kept = set(rows.tolist())
+    if np.any(np.diff(rows) < 0) or not kept <= set(indices[:done]):
+        raise ValueError("rows of presets it has not committed")
+    if len(kept) != done - int(f.attrs["n_presets_failed"]) or b"" in set(f[schema.PRESET_HASH][:n_rows].tolist()):
+        raise ValueError("rows missing for committed presets")
+
+
+def _create_partial(partial: Path, spec: Any, attrs: dict[str, Any]) -> None:
+    """An empty dataset (layout, schema, zero counters) written to a temporary file, then renamed: a kill at any
+    point leaves no partial file or a complete empty one."""
+    import h5py
+
+    with atomic_path(partial) as tmp, h5py.File(tmp, "w") as f:
+        schema.create_layout(f, spec, CLIP_SAMPLES, attrs)
+
+
+def _open_partial(partial: Path, spec: Any, attrs: dict[str, Any], indices: list[int]) -> tuple[Any, str | None]:
+    """The partial file opened for appending at its last commit (created when there is none), and a note when an
+    unreadable one was started over. A partial file of another run is a :class:`DatasetError`."""
+    import h5py
+
+    note = None
+    if partial.exists():
+        try:
+            f = h5py.File(partial, "r+")
+        except OSError as e:
+            note = f"{partial} could not be opened after the interruption ({e})"
+        else:
+            try:
+                if "spec" not in f.attrs:
+                    raise ValueError("no schema")
+                _check_resumable(f, partial, attrs, spec.to_dict())
+                _truncate_to_commit(f)
+                _check_committed(f, indices)
+                return f, None
+            except DatasetError:
+                f.close()
+                raise
+            except (OSError, KeyError, ValueError) as e:
+                f.close()
+                note = f"the last commit of {partial} cannot be read back ({e})"
+        note += "; it was started over"
+        partial.unlink()
+    _create_partial(partial, spec, attrs)
+    try:
+        return h5py.File(partial, "r+"), note
+    except OSError as e:
+        raise DatasetError(f"cannot open {partial} for writing ({e})") from None
+
+
 RenderMany = Callable[[list[int]], Iterator[PresetRenders]]
 
 
 @contextmanager
 def _renderers(settings: RenderSettings, workers: int) -> Iterator[RenderMany]:
-    """A function from preset indices to rendered presets in index order: in this process (workers=1) or
-    in a pool of worker processes, one synth each. Started before any HDF5 file is opened, so forked
-    workers inherit no open file."""
-    if workers == 1:
-        job = PresetRenderJob(settings)
-        yield lambda indices: (job(i) for i in indices)
-        return
+    """A function from preset indices to rendered presets in index order, from a pool of ``workers`` processes
+    with one synth each (every preset rendered in a child forked for it: ``render_job.render_isolated``).
+    Started before any HDF5 file is opened, so forked workers inherit no open file."""
     with process_pool(workers, initializer=init_worker, initargs=(settings,)) as pool:
         yield lambda indices: pool.imap(render_in_worker, indices, chunksize=1)
 
 
-def _report(path: Path, f: Any, n_shard: int, renders: int, seconds: float, render_s: float) -> GenerationReport:
+def _report(
+    path: Path, f: Any, n_shard: int, renders: int, seconds: float, render_s: float, restarted: str | None = None
+) -> GenerationReport:
     c = schema.counters(f)
     return GenerationReport(
         path=path,
@@ -218,6 +281,7 @@ def _report(path: Path, f: Any, n_shard: int, renders: int, seconds: float, rend
         renders_this_run=renders,
         seconds=seconds,
         render_seconds=render_s,
+        restarted=restarted,
     )
 
 
@@ -272,16 +336,8 @@ def generate_dataset(
     render_s = 0.0
     t0 = time.perf_counter()
     with _renderers(settings, workers) as render_many:
+        f, restarted = _open_partial(partial, spec, attrs, indices)
         try:
-            f = h5py.File(partial, "r+" if partial.exists() else "w-")
-        except OSError as e:
-            raise DatasetError(f"cannot open {partial} for writing ({e}); delete it to start again") from None
-        try:
-            if "spec" in f.attrs:
-                _check_resumable(f, partial, attrs, spec.to_dict())
-                _truncate_to_commit(f)
-            else:
-                schema.create_layout(f, spec, CLIP_SAMPLES, attrs)
             done = int(f.attrs["n_presets_done"])
             bar = _progress_bar(len(indices), done, enabled=progress)
             try:
@@ -296,7 +352,7 @@ def generate_dataset(
             finally:
                 bar.close()
             f.attrs["complete"] = True
-            report = _report(out, f, len(indices), renders, time.perf_counter() - t0, render_s)
+            report = _report(out, f, len(indices), renders, time.perf_counter() - t0, render_s, restarted)
         finally:
             f.close()
     replace_atomically(partial, out)

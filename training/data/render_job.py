@@ -1,15 +1,18 @@
 """The work of one generation worker: draw preset ``index``, render it at every note, check, normalize.
 
 Each worker process holds one :class:`~zoo.vital.render.VitalRenderer` (one ``vita.Synth``), created by
-:func:`init_worker`. A preset is kept only if every note renders finite, audible and unclipped audio; a
-rejected draw is replaced by the next attempt of the same index, so the dataset holds ``n_presets`` presets
-whatever the rejection rate (up to ``max_attempts`` draws per index). The audio comes back as the HDF5
-chunk bytes (shuffle + deflate), so the workers, not the writer process, pay for compression.
+:func:`init_worker`, and renders each preset in a child process forked for it (:func:`render_isolated`). A
+preset is kept only if every note renders finite, audible and unclipped audio; a rejected draw is replaced by
+the next attempt of the same index, so the dataset holds ``n_presets`` presets whatever the rejection rate (up
+to ``max_attempts`` draws per index). The audio comes back as the HDF5 chunk bytes (shuffle + deflate), so the
+workers, not the writer process, pay for compression.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import signal
 import time
 import zlib
@@ -118,20 +121,64 @@ class PresetRenderJob:
         return out
 
 
+def render_isolated(job: PresetRenderJob, index: int) -> PresetRenders:
+    """``job(index)`` in a child process forked for this one preset, from a synth that has rendered nothing.
+
+    Vital draws oscillator phases and noise from generators whose state is shared by the whole process and
+    advances with every render, and whether a render is kept (audible, unclipped) can depend on them: rendered
+    in one long-lived process, preset ``i`` would depend on the presets rendered before it there (on the number
+    of workers, on which worker got it, on where a run was resumed). Forked from the same untouched synth, every
+    preset starts from the same state: same presets kept, same parameters, same audio. Costs a fork per preset
+    (0 to 22 % more wall time for a run, measured on a shared 2-core machine). Where there is no ``fork``,
+    renders in this process."""
+    if not hasattr(os, "fork"):
+        return job(index)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, send the pickled outcome, leave without the parent's clean-up
+        status = 0
+        try:
+            os.close(read_fd)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                outcome = (True, job(index))
+            except Exception as e:  # noqa: BLE001 - re-raised in the parent
+                outcome = (False, e)
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL))
+        except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        payload = pipe.read()
+    _, wait_status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(wait_status)
+    if code != 0 or not payload:
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        raise RuntimeError(f"the process rendering preset {index} failed ({how})")
+    ok, value = pickle.loads(payload)
+    if not ok:
+        raise value
+    return value
+
+
 _JOB: PresetRenderJob | None = None
 
 
 def init_worker(settings: RenderSettings) -> None:
-    """Pool initializer: one synth per worker process; Ctrl-C is left to the parent."""
+    """Pool initializer: one synth per worker process, its base preset loaded; Ctrl-C is left to the parent."""
     global _JOB
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(1)
     _JOB = PresetRenderJob(settings)
+    _JOB.renderer.load_base()
 
 
 def render_in_worker(index: int) -> PresetRenders:
     if _JOB is None:
         raise RuntimeError("init_worker was not called in this process")
-    return _JOB(index)
+    return render_isolated(_JOB, index)

@@ -103,6 +103,11 @@ class VitalRenderer:
         self._base_loaded = False
         return self._render(note, velocity, note_seconds, render_seconds)
 
+    def load_base(self) -> None:
+        """Load the spec's base preset now (``set_vector`` does it on first use): a process that forks renderers
+        from this one gives them a synth that is ready and has rendered nothing."""
+        self._ensure_base()
+
     def set_vector(self, continuous: np.ndarray, categorical: np.ndarray) -> None:
         """Put the synth in the state of ``preset_from_vector(continuous, categorical)``."""
         values = controls_from_vector(continuous, categorical, self.spec)

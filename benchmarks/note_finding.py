@@ -26,12 +26,20 @@ import json
 import platform
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.phrase_set import RenderedPhrase, ScoreNote, phrase_set
+from benchmarks.phrase_set import (
+    RenderedPhrase,
+    ScoreNote,
+    non_vital_phrases,
+    phrase_set,
+    preset_paths,
+    preset_phrases,
+)
 
 WINDOW_S = 0.05
 
@@ -105,36 +113,44 @@ def _pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _phrases(list_name: str, seed: int, per_preset: int, cache: Path | None):
-    """The phrase set, from ``cache`` when it holds a render of this exact score."""
+def _phrases(list_name: str, seed: int, per_preset: int, cache: Path | None) -> Iterator[RenderedPhrase]:
+    """The phrase set, preset by preset; with ``cache``, each preset's phrases are kept there (.npz) and
+    read back instead of rendered when they hold the same score."""
     if cache is None:
         yield from phrase_set(list_name, seed, per_preset)
         return
+    from zoo.vital.render import VitalRenderer
+
     cache.mkdir(parents=True, exist_ok=True)
-    index_file = cache / f"{list_name}_{seed}_{per_preset}.json"
-    if index_file.is_file():
-        for item in json.loads(index_file.read_text()):
-            audio = np.load(cache / item.pop("file"))["audio"]
-            notes = tuple(ScoreNote(**n) for n in item.pop("notes"))
-            yield RenderedPhrase(notes=notes, audio=audio, **item)
-        return
-    index = []
-    for k, phrase in enumerate(phrase_set(list_name, seed, per_preset)):
-        name = f"{list_name}_{seed}_{k:03d}.npz"
-        np.savez_compressed(cache / name, audio=phrase.audio)
-        index.append({**phrase.score(), "file": name})
-        yield phrase
-    index_file.write_text(json.dumps(index))
+    renderer = None
+    for name in preset_paths(list_name):
+        file = cache / f"{Path(name).stem}_{seed}_{per_preset}.npz"
+        if file.is_file():
+            stored = np.load(file)
+            scores = json.loads(str(stored["scores"]))
+            for k, item in enumerate(scores):
+                notes = tuple(ScoreNote(**n) for n in item.pop("notes"))
+                yield RenderedPhrase(notes=notes, audio=stored[f"audio_{k}"], **item)
+            continue
+        renderer = renderer or VitalRenderer()
+        phrases = preset_phrases(renderer, name, seed, per_preset)
+        audio = {f"audio_{k}": p.audio for k, p in enumerate(phrases)}
+        np.savez_compressed(file, scores=json.dumps([p.score() for p in phrases]), **audio)
+        yield from phrases
 
 
 def run(list_name: str, seed: int, per_preset: int, cache: Path | None) -> dict[str, Any]:
     """Render (or read) the phrases, find their notes, score them; everything as plain data."""
+    from zoo.errors import AudioDecodeError
     from zoo.notes import find_notes
 
     rows, scores, seconds_audio, seconds_finding = [], [], 0.0, 0.0
     for phrase in _phrases(list_name, seed, per_preset, cache):
         t0 = time.perf_counter()
-        found = find_notes(phrase.audio)
+        try:
+            found = find_notes(phrase.audio)
+        except AudioDecodeError:  # the preset is silent at these notes: every note is missed
+            found = []
         seconds_finding += time.perf_counter() - t0
         seconds_audio += phrase.seconds
         rows.append(score_phrase(phrase, found))
@@ -146,6 +162,11 @@ def run(list_name: str, seed: int, per_preset: int, cache: Path | None) -> dict[
         by_preset[r["preset"]].append(r)
         by_style[r["style"]].append(r)
     transposes = {s["preset"]: s["transpose"] for s in scores}
+    others = []
+    for phrase in non_vital_phrases(seed):
+        found = find_notes(phrase.audio)
+        others.append({**score_phrase(phrase, found), "played": phrase.score()["notes"]})
+        others[-1]["found"] = [n.summary() for n in found]
     return {
         "presets": list_name,
         "seed": seed,
@@ -154,6 +175,7 @@ def run(list_name: str, seed: int, per_preset: int, cache: Path | None) -> dict[
         "by_style": {k: _pooled(v) for k, v in by_style.items()},
         "by_preset": {k: {**_pooled(v), "transpose": transposes[k]} for k, v in by_preset.items()},
         "phrases": rows,
+        "not_vital": others,
         "scores": scores,
         "note_finding_seconds_per_audio_second": round(seconds_finding / seconds_audio, 4),
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
@@ -199,6 +221,11 @@ def markdown(result: dict[str, Any], command: str) -> str:
             f"| {Path(name).stem} | {t} | {x['notes_played']} | {x['notes_found']} | {x['onset_f']:.3f} | "
             f"{_pct(x['pitch_accuracy'])} |"
         )
+    lines += ["", "Inputs that are not Vital (`benchmarks.phrase_set.non_vital_phrases`):", ""]
+    for x in result["not_vital"]:
+        played = " ".join(f"{n['midi']}@{n['onset_seconds']:.2f}" for n in x["played"])
+        found = " ".join(f"{n['midi']}{'' if n['pitched'] else '?'}@{n['onset_seconds']:.2f}" for n in x["found"])
+        lines.append(f"- {x['preset']}: played {played}; found {found} (onset F {x['onset_f']:.2f}; ? = unpitched)")
     lines.append(f"\nNote finding ran at {result['note_finding_seconds_per_audio_second']} s per second of audio.")
     return "\n".join(lines) + "\n"
 

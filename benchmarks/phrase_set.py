@@ -133,23 +133,33 @@ def sounding_transpose(renderer: Any, preset: dict[str, Any]) -> int | None:
     return int(round(float(np.median(midi)) - 60))
 
 
+def preset_phrases(
+    renderer: Any, name: str, seed: int = 0, phrases_per_preset: int = 2, root: Path | None = None
+) -> list[RenderedPhrase]:
+    """The phrases of one preset (``name`` relative to the presets folder), rendered with ``renderer``
+    (a :class:`zoo.vital.render.VitalRenderer`)."""
+    from zoo.vital.phrase import render_phrase
+
+    preset = json.loads(((root or presets_dir()) / name).read_text())
+    transpose = sounding_transpose(renderer, preset)
+    out = []
+    for index in range(phrases_per_preset):
+        style, notes, seconds = plan_phrase(seed, name, index)
+        audio = render_phrase(renderer, notes, seconds, preset=preset, release_seconds=_RELEASE_SECONDS)
+        out.append(RenderedPhrase(name, index, style, seconds, notes, transpose, audio))
+    return out
+
+
 def phrase_set(
     list_name: str = "evaluation", seed: int = 0, phrases_per_preset: int = 2, root: Path | None = None
 ) -> Iterator[RenderedPhrase]:
-    """Render ``phrases_per_preset`` phrases of every preset of a list (see the module docstring), one at a
-    time, preset by preset in the list's order. Needs vita, librosa and the presets folder."""
-    from zoo.vital.phrase import render_phrase
+    """Render ``phrases_per_preset`` phrases of every preset of a list (see the module docstring), preset by
+    preset in the list's order. Needs vita, librosa and the presets folder."""
     from zoo.vital.render import VitalRenderer
 
-    root = root or presets_dir()
     renderer = VitalRenderer()
     for name in preset_paths(list_name, root):
-        preset = json.loads((root / name).read_text())
-        transpose = sounding_transpose(renderer, preset)
-        for index in range(phrases_per_preset):
-            style, notes, seconds = plan_phrase(seed, name, index)
-            audio = render_phrase(renderer, notes, seconds, preset=preset, release_seconds=_RELEASE_SECONDS)
-            yield RenderedPhrase(name, index, style, seconds, notes, transpose, audio)
+        yield from preset_phrases(renderer, name, seed, phrases_per_preset, root)
 
 
 # --------------------------------------------------------------------------------------------------

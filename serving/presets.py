@@ -105,7 +105,8 @@ class PreviewRenderer:
         from zoo.errors import AudioDecodeError
         from zoo.notes import find_main_note
         from zoo.spectral import multiscale_spectral_distance
-        from zoo.vital.phrase import render_phrase
+        from zoo.vital.phrase import RELEASE_SECONDS, release_seconds_of, render_phrase
+        from zoo.vital.render import NOTE_SECONDS
 
         played = int(midi_note)
         # The synth state of preset_from_vector(continuous, indices), set on the loaded base preset: the
@@ -120,9 +121,12 @@ class PreviewRenderer:
         except AudioDecodeError:  # the predicted preset is silent at this note
             distance = None
         if phrase is not None:
-            vector = (prediction.continuous, prediction.indices)
-            shift = played - int(midi_note)
-            audio = render_phrase(self.renderer, phrase.notes, phrase.seconds, vector=vector, transpose=shift)
+            # Each note gets as much release as the preset needs (measured on the one-note render), at most 2 s.
+            tail = min(RELEASE_SECONDS, release_seconds_of(audio, NOTE_SECONDS) + 0.05)
+            vector, shift = (prediction.continuous, prediction.indices), played - int(midi_note)
+            audio = render_phrase(
+                self.renderer, phrase.notes, phrase.seconds, vector=vector, transpose=shift, release_seconds=tail
+            )
         try:
             audio = normalize_loudness(audio)
         except AudioDecodeError:

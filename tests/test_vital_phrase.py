@@ -11,7 +11,7 @@ from zoo.vital.preset import init_preset, vector_from_preset
 
 pytest.importorskip("vita")
 
-from zoo.vital.phrase import render_phrase  # noqa: E402
+from zoo.vital.phrase import release_seconds_of, render_phrase  # noqa: E402
 from zoo.vital.render import VitalRenderer  # noqa: E402
 
 SR = SAMPLE_RATE
@@ -68,3 +68,11 @@ def test_louder_velocity_is_louder_with_velocity_tracking(renderer):
 def test_preset_or_vector_not_both(renderer):
     with pytest.raises(ValueError, match="not both"):
         render_phrase(renderer, SCORE, 1.0, preset=init_preset(), vector=vector_from_preset(init_preset()))
+
+
+def test_release_is_measured_from_a_one_note_render(renderer):
+    short = init_preset()
+    long = init_preset()
+    long["settings"]["env_1_release"] = 1.0  # quartic: 1 s
+    tails = [release_seconds_of(renderer.render(p, 60, 0.8, 0.5, 2.5), 0.5) for p in (short, long)]
+    assert tails[0] < 0.4 and 0.6 < tails[1] <= 2.0

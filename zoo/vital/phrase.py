@@ -41,6 +41,20 @@ class PlayedNote(Protocol):
     def velocity(self) -> float: ...
 
 
+def release_seconds_of(audio: np.ndarray, note_seconds: float, range_db: float = 60.0) -> float:
+    """How long a one-note render keeps sounding after its note-off at ``note_seconds``: until its level
+    stays ``range_db`` under the render's peak (5.8 ms RMS frames). The render's end when it never does:
+    pass it as ``release_seconds`` to :func:`render_phrase` to render no longer than needed."""
+    frame = 256
+    n = len(audio) // frame
+    if n == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(np.square(audio[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    loud = np.flatnonzero(rms > rms.max() * 10 ** (-range_db / 20))
+    end = (int(loud[-1]) + 1) * frame / SAMPLE_RATE if len(loud) else 0.0
+    return max(0.0, end - note_seconds)
+
+
 def render_phrase(
     renderer: VitalRenderer,
     notes: Sequence[PlayedNote],

@@ -5,7 +5,7 @@ preset plays melodies drawn deterministically from ``(seed, preset file name, ph
 
 - 4 to 12 notes at 80-140 BPM; inter-onset intervals of 1/4 to 2 beats (sixteenths are rare);
 - a walk over a major or minor scale from a register between MIDI 48 and 66, mostly steps of one to three
-  degrees, sometimes a leap, now and then the same note again (kept within MIDI 36-84);
+  degrees, sometimes a leap, now and then the same note again (turning back at MIDI 36 and 84);
 - a style per phrase: phrase 0 ``legato`` (each note held until the next starts, 95-105 % of the interval,
   so releases overlap the next note), phrase 1 ``staccato`` (held 25-50 % of the interval), later phrases
   ``mixed`` (each note either way);
@@ -107,13 +107,17 @@ def plan_phrase(seed: int, preset: str, index: int) -> tuple[str, tuple[ScoreNot
     notes = []
     for _ in range(int(rng.integers(4, 13))):
         octave, step = divmod(degree, len(scale))
-        midi = int(np.clip(root + 12 * octave + scale[step], 36, 84))
+        midi = root + 12 * octave + scale[step]
         interval = beat * float(rng.choice(_BEATS, p=_BEAT_WEIGHTS))
         legato = style == "legato" or (style == "mixed" and rng.random() < 0.5)
         held = interval * float(rng.uniform(0.95, 1.05) if legato else rng.uniform(0.25, 0.5))
         notes.append(ScoreNote(midi, round(t, 4), round(held, 4), round(float(rng.uniform(0.55, 1.0)), 3)))
         t += interval
-        degree += int(rng.choice(_STEPS, p=_STEP_WEIGHTS))
+        step = int(rng.choice(_STEPS, p=_STEP_WEIGHTS))
+        octave, rest = divmod(degree + step, len(scale))
+        if not 36 <= root + 12 * octave + scale[rest] <= 84:
+            step = -step  # turn back at the edges of the range
+        degree += step
     end = max(n.onset_seconds + n.duration_seconds for n in notes)
     return style, tuple(notes), round(end + _TAIL_SECONDS, 3)
 

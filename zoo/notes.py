@@ -14,10 +14,12 @@ at sample 0 and last 2 s, so before a model sees a recording:
    and louder notes win; the most prominent is the main note.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
    threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of each note
-   (after a 30 ms attack, up to 1 s); the median of the voiced frames' f0 is the note. Unpitched sounds
+   (after a 30 ms attack, up to 1 s): the semitone most voiced frames fall in is the note (a pitch bend
+   at the attack or a slide does not move it), refined by the median of those frames. Unpitched sounds
    (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
 4. **Held length and velocity.** A note is held (``off_sample``, ``duration_seconds``) until its last frame
-   within ``HELD_RANGE_DB`` of its peak level, or until the next note starts. Velocity comes from the
+   within ``HELD_RANGE_DB`` (3 dB) of its own peak level (the previous note's tail discounted), or until
+   the next note starts. Velocity comes from the
    note's peak frame level relative to the phrase's loudest note, through the inverse of Vital's velocity
    curve: with ``velocity_track`` at 100 % Vital's output level goes as velocity squared (40 dB per
    decade: measured with vita 0.1.0, 0.5 -> -12 dB, 0.1 -> -40 dB against velocity 1). So a note
@@ -55,7 +57,7 @@ YIN_WINDOW = 2048
 YIN_THRESHOLD = 0.15
 F_MIN, F_MAX = 30.0, 4200.0
 ISOLATION_FADE_S = 0.01
-HELD_RANGE_DB = 10.0  # a note is held until its last frame within this range of its peak
+HELD_RANGE_DB = 3.0  # a note is held until its last frame within this range of its peak
 VELOCITY_DB_PER_DECADE = 40.0  # Vital: level ~ velocity**2 with velocity_track at 100 %
 MIN_VELOCITY = 0.05
 PROMINENT_NOTES = 4
@@ -63,6 +65,8 @@ CLIP_TAIL_SECONDS = 1.0  # release kept after a note's held part in its matching
 CLIP_MAX_SECONDS = 4.0
 ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of MIDI 24 stay apart)
 NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
+ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
+MIN_ECHO_S = 0.08
 UNDER_RANGE_DB = 20.0  # a sound this close to a new note's level at its onset makes YIN read a mix
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -326,6 +330,16 @@ def yin(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = HOP) -> tu
     return f0, aperiodicity
 
 
+def _voiced_pitch(f: np.ndarray, voiced: np.ndarray) -> float:
+    """The pitch of a note's voiced frames: the semitone most of them fall in (so a pitch bend at the attack,
+    a slide or a few octave errors do not move it), then the median in log frequency of the frames within
+    half a semitone of it."""
+    midi = 69 + 12 * np.log2(f[voiced] / 440.0)
+    semitones, counts = np.unique(np.rint(midi), return_counts=True)
+    mode = semitones[np.argmax(counts)]
+    return float(440.0 * 2 ** ((np.median(midi[np.abs(midi - mode) <= 0.5]) - 69) / 12))
+
+
 def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: int) -> tuple[float, bool, float]:
     """(f0, pitched, confidence) over the sustained part of a segment: after the attack, at most 1 s."""
     lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
@@ -334,25 +348,49 @@ def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: in
     voiced = ap < YIN_THRESHOLD
     if not voiced.any():
         return float(f[int(np.argmin(ap))]), False, 0.0
-    hz = float(np.exp(np.median(np.log(f[voiced]))))  # median in log frequency
-    return hz, bool(voiced.mean() >= 0.3), float(voiced.mean() * (1.0 - np.median(ap[voiced])))
+    return _voiced_pitch(f, voiced), bool(voiced.mean() >= 0.3), float(voiced.mean() * (1.0 - np.median(ap[voiced])))
+
+
+def _echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> set[int]:
+    """Segments that are echoes of an earlier one (a delay effect): the same pitch, at least
+    ``ECHO_DROP_DB`` quieter, a fixed time later. The time is the most common gap (within two hops) between
+    such pairs, and counts only when at least three pairs share it."""
+    pairs = [
+        (j, segments[j][0] - segments[i][0])
+        for j in range(len(segments))
+        for i in range(j)
+        if heard[i].pitched
+        and abs(12 * math.log2(heard[i].hz / heard[j].hz)) < 0.5
+        and heard[j].own_db < heard[i].own_db - ECHO_DROP_DB
+        and segments[j][0] - segments[i][0] >= round(MIN_ECHO_S * SAMPLE_RATE / HOP)
+    ]
+    if len(pairs) < 3:
+        return set()
+    gaps = np.array([g for _, g in pairs])
+    support = [(np.abs(gaps - g) <= 2).sum() for g in gaps]
+    delay = int(gaps[int(np.argmax(support))])
+    if max(support) < 3:
+        return set()
+    return {j for j, g in pairs if abs(g - delay) <= 2}
 
 
 def _note_starts(segments: list[tuple[int, int]], heard: list[_Heard]) -> list[int]:
-    """Indices of the segments that start a note; the others continue the note before them (no silence
-    between them) because they:
+    """Indices of the segments that start a note; the others continue the note before them because they:
 
-    - go on at its pitch (within half a semitone): amplitude LFOs (tremolo, gating, wobble) and filter
-      sweeps make flux peaks that look like onsets, and cutting such a sound at one of them would leave the
-      model a fragment. The price: a note re-struck at the same pitch stays part of the first strike;
-    - or add far less than was sounding (``UNDER_RANGE_DB``), or less and nothing harmonic: the click of a
-      note's release (a note-off), whose spectral flux looks like an onset's."""
+    - go on at its pitch (within half a semitone) with no silence between them: amplitude LFOs (tremolo,
+      gating, wobble) and filter sweeps make flux peaks that look like onsets, and cutting such a sound at
+      one of them would leave the model a fragment. The price: a note re-struck at the same pitch stays
+      part of the first strike;
+    - or add far less than was sounding (``UNDER_RANGE_DB``), or less and nothing harmonic, with no silence
+      between them: the click of a note's release (a note-off), whose spectral flux looks like an onset's;
+    - or are echoes of an earlier note (:func:`_echoes`)."""
+    echoes = _echoes(segments, heard)
     starts = [0]
     for i in range(1, len(segments)):
         a, b = heard[starts[-1]], heard[i]
         same_pitch = a.pitched and b.pitched and abs(12 * math.log2(a.hz / b.hz)) < 0.5
         release = b.own_db < b.under_db - UNDER_RANGE_DB or (b.share < NOTE_OFF_SHARE and b.own_db < b.under_db)
-        if not ((same_pitch or release) and segments[i - 1][1] >= segments[i][0]):
+        if i not in echoes and not ((same_pitch or release) and segments[i - 1][1] >= segments[i][0]):
             starts.append(i)
     return starts
 
@@ -446,10 +484,10 @@ def _note_pitch(
     near = (ap < YIN_THRESHOLD) & (np.abs(12 * np.log2(np.maximum(f, 1e-9) / added)) < 0.5)
     if near.sum() >= 3:
         confidence = float(near.mean() * (1.0 - np.median(ap[near])))
-        return heard._replace(hz=float(np.exp(np.median(np.log(f[near])))), pitched=True, confidence=confidence)
+        return heard._replace(hz=_voiced_pitch(f, near), pitched=True, confidence=confidence)
     if pitched and not _reads_a_mix(hz, added, previous_hz):
         return heard
-    return heard._replace(hz=added, pitched=share >= 0.5, confidence=share * 0.5)
+    return heard._replace(hz=added, pitched=share >= 0.4, confidence=share * 0.5)
 
 
 def _velocity(own_db: float, loudest_db: float) -> float:
@@ -496,9 +534,11 @@ def find_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Phrase:
         onset = onsets[i]
         # The main note's window is cut where the next note starts, silence or not.
         end = max(onset + 1, onsets[i + 1]) if i + 1 < len(segments) else min(len(audio), end_frame * HOP + HOP // 2)
-        held = np.flatnonzero(level[start:end_frame] >= level[start:end_frame].max() - HELD_RANGE_DB)
+        hz, pitched, confidence, own_db, under_db, _ = pitches[i]
+        # The segment's peak may be the previous note's tail: count only this note's share of it.
+        own_peak = level[start:end_frame].max() - 10 * math.log10(1 + 10 ** ((under_db - own_db) / 10))
+        held = np.flatnonzero(level[start:end_frame] >= own_peak - HELD_RANGE_DB)
         off = min(end, max(onset + 1, (start + int(held[-1]) + 1) * HOP))
-        hz, pitched, confidence, own_db = pitches[i][:4]
         notes.append(
             Note(
                 onset_sample=int(onset),

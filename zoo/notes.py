@@ -10,21 +10,26 @@ at sample 0 and last 2 s, so before a model sees a recording:
    Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it.
 2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
    peak). Consecutive segments at the same pitch with no silence between them are one note (tremolo and
-   wobble make flux peaks too). A note's prominence is its summed frame RMS over its first 2 s: longer
-   and louder notes win; the most prominent is the main note.
+   wobble make flux peaks too); so is a segment that adds far less than was sounding (the click of a
+   release) and one that repeats an earlier note quieter at the delay of an echo effect. A note's
+   prominence is its summed frame RMS over its first 2 s: longer and louder notes win; the most
+   prominent is the main note.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
    threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of each note
    (after a 30 ms attack, up to 1 s): the semitone most voiced frames fall in is the note (a pitch bend
-   at the attack or a slide does not move it), refined by the median of those frames. Unpitched sounds
-   (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
+   at the attack or a slide does not move it), refined by the median of those frames. Under the tail of
+   the previous note YIN hears a mix (the previous pitch, or a sub-harmonic of both), so there the pitch
+   of what the onset added to a 4096-point spectrum (harmonic sum) decides which frames count. Unpitched
+   sounds (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
 4. **Held length and velocity.** A note is held (``off_sample``, ``duration_seconds``) until its last frame
    within ``HELD_RANGE_DB`` (3 dB) of its own peak level (the previous note's tail discounted), or until
-   the next note starts. Velocity comes from the
-   note's peak frame level relative to the phrase's loudest note, through the inverse of Vital's velocity
-   curve: with ``velocity_track`` at 100 % Vital's output level goes as velocity squared (40 dB per
-   decade: measured with vita 0.1.0, 0.5 -> -12 dB, 0.1 -> -40 dB against velocity 1). So a note
-   ``d`` dB under the loudest gets ``0.8 * 10 ** (-d / 40)`` (at least 0.05): the loudest note plays at
-   0.8, the velocity the training data and single-note renders use.
+   the next note starts. Its loudness is the energy its onset added to the spectrum (the bins that grew
+   since just before it, at its loudest frame): the tail of the note before does not count. Velocity maps
+   that loudness, relative to the phrase's loudest note, through the inverse of Vital's velocity curve:
+   with ``velocity_track`` at 100 % Vital's output level goes as velocity squared (40 dB per decade:
+   measured with vita 0.1.0, 0.5 -> -12 dB, 0.1 -> -40 dB against velocity 1). So a note ``d`` dB under
+   the loudest gets ``0.8 * 10 ** (-d / 40)`` (at least 0.05): the loudest note plays at 0.8, the
+   velocity the training data and single-note renders use.
 5. **Window.** The model's input is 2 s of the main note from its onset; when another note starts inside
    the window, the clip is faded out over 10 ms there and the rest is zeroed (training clips hold one
    note); then the loudness normalisation of ``zoo.audio.normalize_loudness``.

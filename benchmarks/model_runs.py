@@ -179,7 +179,7 @@ def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Sub
     from training.export import export_model, takes_log_mel
     from zoo.artifact import CARD_FILE, load_artifact
     from zoo.audio import FrontEndConfig
-    from zoo.registry import _entry, create_model
+    from zoo.registry import create_model, model_entry
 
     path = Path(target)
     if path.is_dir() or (path.exists() and path.name == CARD_FILE):
@@ -190,7 +190,7 @@ def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Sub
         return Subject(artifact.model_name, model, weights, artifact.takes_waveform, artifact, False, front_end, stft)
     if path.exists():
         raise ValueError(f"{target} is a file; give a registered model name (`zoo list`) or an artifact folder")
-    entry = _entry(target)  # unknown names raise with close matches
+    entry = model_entry(target)  # unknown names raise with close matches
     if not entry.exportable and any(b != "eager" for b in backends):
         raise ValueError(f"{target} is not exportable; benchmark it with `--backend eager`")
     torch.manual_seed(0)

@@ -18,7 +18,7 @@ def test_round_trip_rebuilds_the_same_model(tmp_path):
             "epoch": 2,
         },
     )
-    assert not list(tmp_path.glob(".*tmp"))  # nothing left behind by the atomic write
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # nothing left behind by the atomic write
     rebuilt, ckpt = model_from_checkpoint(path)
     assert ckpt["epoch"] == 2
     x = torch.randn(2, 1, 128, 173)

@@ -12,8 +12,6 @@ is untrusted input):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.files import atomic_path
 
 FORMAT = "zoo-checkpoint/1"
 _REQUIRED = ("format", "model_name", "model_config", "model")
@@ -33,19 +32,9 @@ class CheckpointError(ZooError, ValueError):
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write atomically: a temporary file in the same folder, then a rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

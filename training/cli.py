@@ -102,9 +102,9 @@ def train_cmd(
     from training.config import TrainConfig
     from training.tasks import task_for_family
     from training.trainer import Trainer
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    task_cls = task_for_family(_entry(name).family)
+    task_cls = task_for_family(model_entry(name).family)
     chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs}
     values = {**getattr(task_cls, "defaults", {}), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = TrainConfig(

@@ -35,6 +35,7 @@ from zoo.audio import (
     rms_db,
 )
 from zoo.errors import ExportError, ParityError
+from zoo.files import replace_atomically
 
 
 def export_torchscript(model: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
@@ -164,9 +165,9 @@ class ExportResult:
 def takes_log_mel(model_name: str) -> bool:
     """True for registered models whose single input is the log-mel of ``zoo.audio`` (these are exported
     with the waveform front end in the graph)."""
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    inputs = _entry(model_name).inputs
+    inputs = model_entry(model_name).inputs
     return len(inputs) == 1 and tuple(inputs[0].shape) == FrontEndConfig().output_shape
 
 
@@ -357,10 +358,7 @@ def export_model(
             **(metadata or {}),
         }
         (tmp_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        if out_dir.exists():
-            out_dir.rmdir()  # an empty folder (a non-empty one without a card is refused by rename)
-        tmp_dir.rename(out_dir)
+        replace_atomically(tmp_dir, out_dir)  # an empty folder at out_dir is replaced, a non-empty one refused
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise

@@ -43,3 +43,7 @@ class ParityError(ExportError):
 
 class ArtifactError(ZooError, ValueError):
     """An artifact bundle that is missing, incomplete or does not match its card."""
+
+
+class MissingDependencyError(ZooError, ImportError):
+    """An optional dependency that is not installed; the message names the extra that installs it."""

@@ -209,10 +209,12 @@ class ChorusTask(Task):
     def callbacks(self) -> list[Callback]:
         return [InputStandardisation(self.splits["train"].x), self.stats]
 
-    def checkpoint_extras(self) -> dict[str, Any]:
+    def front_end(self) -> dict[str, Any] | None:
         front_end = self.attrs.get("front_end")
+        return json.loads(front_end) if isinstance(front_end, str) else None
+
+    def checkpoint_extras(self) -> dict[str, Any]:
         return {
-            "front_end": json.loads(front_end) if isinstance(front_end, str) else None,
             "data": str(self.path),
             "split_seed": SPLIT_SEED,
             "classes": ["verse", "chorus"],

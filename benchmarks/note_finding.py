@@ -40,6 +40,7 @@ from benchmarks.phrase_set import (
     preset_paths,
     preset_phrases,
 )
+from zoo.optional import import_optional
 
 WINDOW_S = 0.05
 
@@ -50,7 +51,8 @@ def _midi_hz(midi: np.ndarray) -> np.ndarray:
 
 def score_phrase(phrase: RenderedPhrase, found: list[Any]) -> dict[str, Any]:
     """Counts and figures for one phrase: ``found`` are :class:`zoo.notes.Note` objects."""
-    import mir_eval
+    mir_eval = import_optional("mir_eval")
+    import_optional("mir_eval.transcription")
 
     ref_on = np.array([n.onset_seconds for n in phrase.notes])
     est_on = np.array([n.onset_seconds for n in found])

@@ -125,8 +125,9 @@ def plan_phrase(seed: int, preset: str, index: int) -> tuple[str, tuple[ScoreNot
 def sounding_transpose(renderer: Any, preset: dict[str, Any]) -> int | None:
     """Semitones between the pitch ``preset`` sounds at and the MIDI note played (C4 held 1 s), by pYIN;
     ``None`` when under half the frames are voiced or the voiced pitch wanders over a semitone."""
-    import librosa
+    from zoo.optional import import_optional
 
+    librosa = import_optional("librosa")
     audio = renderer.render(preset, 60, 0.8, 1.0, 1.2)[int(0.05 * SAMPLE_RATE) : int(1.0 * SAMPLE_RATE)]
     f0, voiced, _ = librosa.pyin(audio, fmin=30.0, fmax=4000.0, sr=SAMPLE_RATE, frame_length=4096)
     if np.mean(voiced) < 0.5:

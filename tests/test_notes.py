@@ -204,3 +204,15 @@ def test_note_clips_are_the_prominent_notes_from_their_onsets():
         assert np.corrcoef(ref, c.clip)[0, 1] > 0.999
     with pytest.raises(ValueError):
         prominent_notes(phrase, 0)
+
+
+def test_echoes_of_a_delay_are_not_notes():
+    """A feedback delay repeats every note quieter a fixed time later; the repeats are not new notes."""
+    dry = _phrase([(0.2, 60, 0.15, 0.5), (0.9, 64, 0.15, 0.5), (1.6, 67, 0.15, 0.5), (2.3, 62, 0.15, 0.5)], 4.5)
+    delay = int(0.5 * SR)
+    wet = dry.copy()
+    for k in (1, 2, 3):
+        wet[k * delay :] += 0.5**k * dry[: len(dry) - k * delay]
+    notes = find_notes(wet)
+    assert [n.midi for n in notes] == [60, 64, 67, 62]
+    assert [n.onset_seconds for n in notes] == pytest.approx([0.2, 0.9, 1.6, 2.3], abs=ONSET_TOLERANCE_S)

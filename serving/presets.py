@@ -99,8 +99,9 @@ class PreviewRenderer:
         A predicted preset may transpose its oscillators, so the note that sounds at ``midi_note`` is not
         always ``midi_note``: the first render's pitch is measured and, when it is off, the preset is played
         shifted by the difference (every note of the phrase too). Returns the played note, the shift, the
-        render as WAV base64 and the multi-scale spectral distance of the main note's render to the input
-        clip (None when the preset renders silence)."""
+        release rendered after each note of the phrase, the render as WAV base64 and the multi-scale
+        spectral distance of the main note's render to the input clip (None when the preset renders
+        silence)."""
         from zoo.audio import SAMPLE_RATE, normalize_loudness
         from zoo.errors import AudioDecodeError
         from zoo.notes import find_main_note
@@ -120,9 +121,10 @@ class PreviewRenderer:
             distance: float | None = round(multiscale_spectral_distance(audio, reference), 5)
         except AudioDecodeError:  # the predicted preset is silent at this note
             distance = None
+        tail = None
         if phrase is not None:
             # Each note gets as much release as the preset needs (measured on the one-note render), at most 2 s.
-            tail = min(RELEASE_SECONDS, release_seconds_of(audio, NOTE_SECONDS) + 0.05)
+            tail = round(min(RELEASE_SECONDS, release_seconds_of(audio, NOTE_SECONDS) + 0.05), 3)
             vector, shift = (prediction.continuous, prediction.indices), played - int(midi_note)
             audio = render_phrase(
                 self.renderer, phrase.notes, phrase.seconds, vector=vector, transpose=shift, release_seconds=tail
@@ -135,6 +137,7 @@ class PreviewRenderer:
             "note": played,
             "transpose": played - int(midi_note),
             "notes_played": len(phrase.notes) if phrase is not None else 1,
+            "release_seconds": tail,  # each note's release tail in the phrase render (None: one note)
             "sample_rate": SAMPLE_RATE,
             "wav_base64": wav_base64(audio, SAMPLE_RATE),
             "spectral_distance": distance,

@@ -216,3 +216,16 @@ def test_echoes_of_a_delay_are_not_notes():
     notes = find_notes(wet)
     assert [n.midi for n in notes] == [60, 64, 67, 62]
     assert [n.onset_seconds for n in notes] == pytest.approx([0.2, 0.9, 1.6, 2.3], abs=ONSET_TOLERANCE_S)
+
+
+def test_onsets_are_strictly_increasing_on_dense_modulated_phrases():
+    """Onsets refined close together must not cross or coincide (scorers and renderers rely on the order)."""
+    rng = np.random.default_rng(0)
+    tremolo = 1 - 0.4 * (1 + np.sin(2 * np.pi * 9 * np.arange(4 * SR) / SR))
+    for _ in range(18):  # the 18th crossed before refined onsets were kept in order
+        t, events = 0.1, []
+        while t < 3.5:
+            events.append((t, int(rng.integers(50, 75)), float(rng.uniform(0.03, 0.3)), float(rng.uniform(0.1, 0.5))))
+            t += float(rng.uniform(0.055, 0.25))
+        onsets = [n.onset_sample for n in find_notes((_phrase(events, 4.0) * tremolo).astype(np.float32))]
+        assert np.all(np.diff(onsets) > 0)

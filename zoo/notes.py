@@ -530,7 +530,12 @@ def find_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Phrase:
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"note finding works at {SAMPLE_RATE} Hz (zoo.audio.load_audio resamples), got {sample_rate}")
     segments, pitches, level = _analyse(audio)
-    onsets = [_refine_onset(audio, start, level) for start, _ in segments]
+    onsets: list[int] = []
+    for start, _ in segments:
+        onset = _refine_onset(audio, start, level)
+        if onsets and onset <= onsets[-1]:  # refined onto the previous note's start: keep the frame's position
+            onset = max(start * HOP, onsets[-1] + 1)
+        onsets.append(onset)
     rms = np.power(10.0, level / 20)
     max_frames = round(CLIP_SAMPLES / HOP)
     loudest = max(p.own_db for p in pitches)

@@ -72,6 +72,7 @@ ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of
 NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
 ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
 MIN_ECHO_S = 0.08
+ATTACK_FRAGMENT_S = 0.1
 UNDER_RANGE_DB = 20.0  # a sound this close to a new note's level at its onset makes YIN read a mix
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -517,7 +518,28 @@ def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np
         heard.append(_note_pitch(audio, level, (f0, aperiodicity), s, e, previous))
     starts = _note_starts(segments, heard)
     ends = [segments[j - 1][1] for j in starts[1:]] + [segments[-1][1]]
-    return [(segments[i][0], e) for i, e in zip(starts, ends, strict=True)], [heard[i] for i in starts], level
+    notes = [(segments[i][0], e) for i, e in zip(starts, ends, strict=True)]
+    return _join_attacks(notes, [heard[i] for i in starts]) + (level,)
+
+
+def _join_attacks(notes: list[tuple[int, int]], heard: list[_Heard]) -> tuple[list[tuple[int, int]], list[_Heard]]:
+    """Join an unpitched note shorter than ``ATTACK_FRAGMENT_S`` to the pitched note that follows it with no
+    silence between: the noise of an attack (a breath, a pluck's click, a pitch envelope's sweep) whose flux
+    peak comes before the tone's. The note starts at the fragment's onset, with the tone's pitch."""
+    out_notes, out_heard = [], []
+    i = 0
+    while i < len(notes):
+        (start, end), h = notes[i], heard[i]
+        short = end - start <= round(ATTACK_FRAGMENT_S * SAMPLE_RATE / HOP)
+        if short and not h.pitched and i + 1 < len(notes) and heard[i + 1].pitched and end >= notes[i + 1][0]:
+            out_notes.append((start, notes[i + 1][1]))
+            out_heard.append(heard[i + 1])
+            i += 2
+            continue
+        out_notes.append((start, end))
+        out_heard.append(h)
+        i += 1
+    return out_notes, out_heard
 
 
 def find_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Phrase:

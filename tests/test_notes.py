@@ -229,3 +229,18 @@ def test_onsets_are_strictly_increasing_on_dense_modulated_phrases():
             t += float(rng.uniform(0.055, 0.25))
         onsets = [n.onset_sample for n in find_notes((_phrase(events, 4.0) * tremolo).astype(np.float32))]
         assert np.all(np.diff(onsets) > 0)
+
+
+def test_a_noisy_attack_is_part_of_the_note_it_starts():
+    """A breath or click 80 ms before each tone: one note each, from the noise's onset, at the tone's pitch."""
+    rng = np.random.default_rng(1)
+    x = np.zeros(int(3 * SR), np.float32)
+    burst = int(0.08 * SR)
+    for start, midi in ((0.3, 62), (1.0, 57), (1.7, 65)):
+        s = int(start * SR)
+        x[s : s + burst] += 0.3 * rng.standard_normal(burst).astype(np.float32) * np.hanning(burst).astype(np.float32)
+        tone = _saw_note(midi, 0.7)
+        x[s + burst : s + burst + len(tone)] += tone
+    notes = find_notes(x)
+    assert [n.midi for n in notes] == [62, 57, 65]
+    assert [n.onset_seconds for n in notes] == pytest.approx([0.3, 1.0, 1.7], abs=ONSET_TOLERANCE_S)

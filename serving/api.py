@@ -172,6 +172,7 @@ class PresetAPI(ls.LitAPI):
                 "device": self.backend.device,
             },
             "note": prepared.note.to_dict(),
+            "notes": [n.summary() for n in prepared.phrase.notes] if prepared.phrase else [prepared.note.summary()],
             "recording_seconds": round(prepared.seconds, 3),
             "parameters": prediction.parameters,
             "categorical": prediction.categorical,
@@ -180,7 +181,7 @@ class PresetAPI(ls.LitAPI):
         }
         if payload.preview:
             t1 = time.perf_counter()
-            response["preview"] = self.previewer.preview(prediction, prepared.note.midi, prepared.clip)
+            response["preview"] = self.previewer.preview(prediction, prepared.note.midi, prepared.clip, prepared.phrase)
             timings["preview"] = (time.perf_counter() - t1) * 1e3
         timings["total"] = (time.time() - payload.received_at) * 1e3
         response["timings_ms"] = {k: round(v, 2) for k, v in timings.items()}

@@ -100,7 +100,9 @@ def predict_cmd(
         list[Path], typer.Argument(help="Recordings (WAV, FLAC, OGG, MP3, AIFF, AU).", show_default=False)
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the .vital files.")] = Path("."),
-    preview: Annotated[bool, typer.Option("--preview", help="Also render each preset with Vital (WAV).")] = False,
+    preview: Annotated[
+        bool, typer.Option("--preview", help="Also render each preset playing the recording's notes (WAV).")
+    ] = False,
     artifact: Annotated[
         Path | None, typer.Option("--artifact", help="Artifact folder (default: the newest under artifacts/).")
     ] = None,
@@ -129,7 +131,7 @@ def predict_cmd(
     out.mkdir(parents=True, exist_ok=True)
 
     table = Table(title="Predicted presets")
-    for col in ("recording", "note", "onset s", "preset", "spectral distance"):
+    for col in ("recording", "note", "onset s", "notes", "preset", "spectral distance"):
         table.add_column(col)
     failed = 0
     used: set[str] = set()
@@ -144,7 +146,7 @@ def predict_cmd(
             used.add(stem)
             distance = ""
             if previewer is not None:
-                result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
+                result = previewer.preview(prediction, prepared.note.midi, prepared.clip, prepared.phrase)
                 (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
                 distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the others: each is reported, in one line
@@ -153,7 +155,8 @@ def predict_cmd(
             continue
         note = prepared.note
         onset = f"{note.onset_sample / note.sample_rate:.3f}"
-        table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, distance)
+        melody = " ".join(n.name for n in prepared.phrase.notes) if prepared.phrase else note.name
+        table.add_row(path.name, f"{note.name} ({note.midi})", onset, melody, target.name, distance)
     console.print(table)
     console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:

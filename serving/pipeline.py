@@ -14,7 +14,7 @@ import numpy as np
 
 from zoo.audio import SAMPLE_RATE, DecodeLimits, load_audio
 from zoo.errors import AudioDecodeError
-from zoo.notes import Note, cut_note_clip
+from zoo.notes import Note, Phrase, cut_phrase_clip
 
 DEFAULT_MAX_SECONDS = 30.0
 DEFAULT_MAX_PAYLOAD_MB = 32.0
@@ -56,6 +56,7 @@ class PreparedClip:
     note: Note
     seconds: float  # length of the whole recording
     timings_ms: dict[str, float] = field(default_factory=dict)
+    phrase: Phrase | None = None  # every note of the recording (``note`` is its main note)
 
 
 def wav_truncation(data: bytes) -> str | None:
@@ -90,7 +91,8 @@ def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: st
 
 
 def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLimits()) -> PreparedClip:
-    """Decode a recording (bytes or a path) and cut the clip of its main note (``zoo.notes.cut_note_clip``)."""
+    """Decode a recording (bytes or a path), find its notes and cut the clip of the main one at its recorded
+    level (``zoo.notes.cut_phrase_clip``)."""
     t0 = time.perf_counter()
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -100,7 +102,8 @@ def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLim
     else:
         audio = decode_recording(source, limits)
     t1 = time.perf_counter()
-    clip, note = cut_note_clip(audio)
+    clip, phrase = cut_phrase_clip(audio)
     t2 = time.perf_counter()
     timings = {"decode": (t1 - t0) * 1e3, "note": (t2 - t1) * 1e3}
-    return PreparedClip(clip=clip, note=note, seconds=len(audio) / SAMPLE_RATE, timings_ms=timings)
+    seconds = len(audio) / SAMPLE_RATE
+    return PreparedClip(clip=clip, note=phrase.main, seconds=seconds, timings_ms=timings, phrase=phrase)

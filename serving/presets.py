@@ -86,25 +86,32 @@ def wav_base64(audio: np.ndarray, sample_rate: int) -> str:
 
 
 class PreviewRenderer:
-    """Renders predicted presets with Vital at the detected note and measures how close they sound."""
+    """Renders predicted presets with Vital at the detected notes and measures how close they sound."""
 
     def __init__(self, spec: Any) -> None:
         from zoo.vital.render import VitalRenderer
 
         self.renderer = VitalRenderer(spec)
 
-    def preview(self, prediction: PresetPrediction, midi_note: int, reference: np.ndarray) -> dict[str, Any]:
+    def preview(
+        self, prediction: PresetPrediction, midi_note: int, reference: np.ndarray, phrase: Any | None = None
+    ) -> dict[str, Any]:
         """Render the preset so that it sounds at ``midi_note`` (the detected pitch) and compare it with
-        ``reference``, the 2 s input clip.
+        ``reference``, the 2 s input clip; with ``phrase`` (a :class:`zoo.notes.Phrase`), the WAV plays every
+        note of the phrase at its onset, length and velocity, as long as the recording.
 
         A predicted preset may transpose its oscillators, so the note that sounds at ``midi_note`` is not
         always ``midi_note``: the first render's pitch is measured and, when it is off, the preset is played
-        again shifted by the difference. Returns the played note, the render as WAV base64 and the
-        multi-scale spectral distance to the input (None when the preset renders silence)."""
+        shifted by the difference (every note of the phrase too). Returns the played note, the shift, the
+        release rendered after each note of the phrase, the render as WAV base64 and the multi-scale
+        spectral distance of the main note's render to the input clip (None when the preset renders
+        silence)."""
         from zoo.audio import SAMPLE_RATE, normalize_loudness
         from zoo.errors import AudioDecodeError
         from zoo.notes import find_main_note
         from zoo.spectral import multiscale_spectral_distance
+        from zoo.vital.phrase import RELEASE_SECONDS, release_seconds_of, render_phrase
+        from zoo.vital.render import NOTE_SECONDS
 
         played = int(midi_note)
         # The synth state of preset_from_vector(continuous, indices), set on the loaded base preset: the
@@ -116,11 +123,25 @@ class PreviewRenderer:
                 played = int(np.clip(played - (sounding.midi - int(midi_note)), 0, 127))
                 audio = self.renderer.render_current(played)
             distance: float | None = round(multiscale_spectral_distance(audio, reference), 5)
-            audio = normalize_loudness(audio)
         except AudioDecodeError:  # the predicted preset is silent at this note
             distance = None
+        tail = None
+        if phrase is not None:
+            # Each note gets as much release as the preset needs (measured on the one-note render), at most 2 s.
+            tail = round(min(RELEASE_SECONDS, release_seconds_of(audio, NOTE_SECONDS) + 0.05), 3)
+            vector, shift = (prediction.continuous, prediction.indices), played - int(midi_note)
+            audio = render_phrase(
+                self.renderer, phrase.notes, phrase.seconds, vector=vector, transpose=shift, release_seconds=tail
+            )
+        try:
+            audio = normalize_loudness(audio)
+        except AudioDecodeError:
+            pass  # silence stays silence
         return {
             "note": played,
+            "transpose": played - int(midi_note),
+            "notes_played": len(phrase.notes) if phrase is not None else 1,
+            "release_seconds": tail,  # each note's release tail in the phrase render (None: one note)
             "sample_rate": SAMPLE_RATE,
             "wav_base64": wav_base64(audio, SAMPLE_RATE),
             "spectral_distance": distance,

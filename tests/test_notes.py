@@ -5,7 +5,18 @@ import pytest
 
 from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB, rms_db
 from zoo.errors import AudioDecodeError
-from zoo.notes import find_main_note, hz_to_midi, note_window, prepare_note_clip, yin
+from zoo.notes import (
+    find_main_note,
+    find_notes,
+    find_phrase,
+    hz_to_midi,
+    note_clips,
+    note_window,
+    prepare_note_clip,
+    prominent_notes,
+    yin,
+)
+from zoo.vital.render import DEFAULT_VELOCITY
 
 SR = SAMPLE_RATE
 ONSET_TOLERANCE_S = 0.012  # about one analysis hop
@@ -124,3 +135,112 @@ def test_vital_render_after_silence():
     note = find_main_note(x)
     assert note.midi == 50 and note.pitched
     assert abs(note.onset_sample / SR - 0.4) < ONSET_TOLERANCE_S
+
+
+# --------------------------------------------------------------------------------------------------
+# Every note of a phrase
+
+# (start s, midi, hold s, amplitude): legato changes (the release overlaps the next note), staccato notes with
+# gaps, a leap, a soft note; every note pitched differently from its neighbours.
+MELODY = [
+    (0.20, 60, 0.45, 0.5),
+    (0.65, 64, 0.30, 0.5),
+    (0.95, 67, 0.50, 0.4),
+    (1.60, 72, 0.12, 0.5),
+    (1.90, 69, 0.12, 0.3),
+    (2.20, 65, 0.80, 0.5),
+    (3.00, 53, 0.25, 0.5),
+]
+
+
+def test_every_note_of_a_phrase_is_found():
+    notes = find_notes(_phrase(MELODY, 4.0))
+    assert [n.midi for n in notes] == [m for _, m, _, _ in MELODY]
+    for note, (start, _, hold, _) in zip(notes, MELODY, strict=True):
+        assert abs(note.onset_seconds - start) < ONSET_TOLERANCE_S
+        # Held until the next note starts, or into the 0.3 s linear release of a detached note.
+        assert hold - 0.02 < note.duration_seconds < hold + 0.2
+        assert note.pitched and note.confidence > 0.3
+        assert note.notes_found == len(MELODY)
+
+
+def test_the_main_note_is_one_of_the_phrase():
+    phrase = find_phrase(_phrase(MELODY, 4.0))
+    assert phrase.main == phrase.notes[5]  # the longest loud note
+    assert find_main_note(_phrase(MELODY, 4.0)) == phrase.main
+    assert phrase.seconds == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("legato", [False, True])
+def test_velocity_follows_loudness(legato):
+    """Louder notes get higher velocities, also when the previous note's release still sounds under a note."""
+    amps = [0.5, 0.12, 0.3, 0.06, 0.2]
+    step, hold = 0.5, (0.5 if legato else 0.2)
+    notes = find_notes(_phrase([(0.1 + i * step, 57 + 3 * i, hold, a) for i, a in enumerate(amps)], 3.2))
+    assert len(notes) == len(amps)
+    velocities = [n.velocity for n in notes]
+    assert np.argsort(velocities).tolist() == np.argsort(amps).tolist()
+    assert max(velocities) == pytest.approx(DEFAULT_VELOCITY)
+    # Vital's curve: amplitude ~ velocity**2, so velocity ratios are square roots of amplitude ratios.
+    assert velocities[2] / velocities[0] == pytest.approx(np.sqrt(0.3 / 0.5), abs=0.1)
+
+
+def test_note_clips_are_the_prominent_notes_from_their_onsets():
+    x = _phrase(MELODY, 4.0)
+    phrase = find_phrase(x)
+    clips = note_clips(x, phrase, n=3)
+    assert len(clips) == 3
+    assert [c.note for c in clips] == prominent_notes(phrase, 3)
+    assert [c.note.onset_sample for c in clips] == sorted(c.note.onset_sample for c in clips)  # time order
+    assert clips[-1].note == phrase.main
+    for c in clips:
+        note = c.note
+        assert c.midi == note.midi and c.velocity == note.velocity
+        assert len(c.clip) <= note.end_sample - note.onset_sample  # never into the next note
+        assert len(c.clip) / SR >= c.note_seconds
+        assert abs(rms_db(c.clip) - TARGET_RMS_DB) < 0.5
+        # The clip is the recording from the onset, scaled.
+        ref = x[note.onset_sample : note.onset_sample + len(c.clip)]
+        assert np.corrcoef(ref, c.clip)[0, 1] > 0.999
+    with pytest.raises(ValueError):
+        prominent_notes(phrase, 0)
+
+
+def test_echoes_of_a_delay_are_not_notes():
+    """A feedback delay repeats every note quieter a fixed time later; the repeats are not new notes."""
+    dry = _phrase([(0.2, 60, 0.15, 0.5), (0.9, 64, 0.15, 0.5), (1.6, 67, 0.15, 0.5), (2.3, 62, 0.15, 0.5)], 4.5)
+    delay = int(0.5 * SR)
+    wet = dry.copy()
+    for k in (1, 2, 3):
+        wet[k * delay :] += 0.5**k * dry[: len(dry) - k * delay]
+    notes = find_notes(wet)
+    assert [n.midi for n in notes] == [60, 64, 67, 62]
+    assert [n.onset_seconds for n in notes] == pytest.approx([0.2, 0.9, 1.6, 2.3], abs=ONSET_TOLERANCE_S)
+
+
+def test_onsets_are_strictly_increasing_on_dense_modulated_phrases():
+    """Onsets refined close together must not cross or coincide (scorers and renderers rely on the order)."""
+    rng = np.random.default_rng(0)
+    tremolo = 1 - 0.4 * (1 + np.sin(2 * np.pi * 9 * np.arange(4 * SR) / SR))
+    for _ in range(18):  # the 18th crossed before refined onsets were kept in order
+        t, events = 0.1, []
+        while t < 3.5:
+            events.append((t, int(rng.integers(50, 75)), float(rng.uniform(0.03, 0.3)), float(rng.uniform(0.1, 0.5))))
+            t += float(rng.uniform(0.055, 0.25))
+        onsets = [n.onset_sample for n in find_notes((_phrase(events, 4.0) * tremolo).astype(np.float32))]
+        assert np.all(np.diff(onsets) > 0)
+
+
+def test_a_noisy_attack_is_part_of_the_note_it_starts():
+    """A breath or click 80 ms before each tone: one note each, from the noise's onset, at the tone's pitch."""
+    rng = np.random.default_rng(1)
+    x = np.zeros(int(3 * SR), np.float32)
+    burst = int(0.08 * SR)
+    for start, midi in ((0.3, 62), (1.0, 57), (1.7, 65)):
+        s = int(start * SR)
+        x[s : s + burst] += 0.3 * rng.standard_normal(burst).astype(np.float32) * np.hanning(burst).astype(np.float32)
+        tone = _saw_note(midi, 0.7)
+        x[s + burst : s + burst + len(tone)] += tone
+    notes = find_notes(x)
+    assert [n.midi for n in notes] == [62, 57, 65]
+    assert [n.onset_seconds for n in notes] == pytest.approx([0.3, 1.0, 1.7], abs=ONSET_TOLERANCE_S)

@@ -26,10 +26,13 @@ def test_predict_writes_loadable_presets_and_previews(untrained_artifact, tmp_pa
 
     good = tmp_path / "lead.flac"
     sf.write(good, np.concatenate([np.zeros(SR // 2, np.float32), _note(57)]), SR)
+    melody = tmp_path / "melody.wav"
+    sf.write(melody, np.concatenate([_note(60, 0.4), _note(64, 0.4), _note(67, 0.8)]), SR)
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really")
     out = tmp_path / "presets"
-    args = ["predict", str(good), str(bad), "-o", str(out), "--preview", "--artifact", str(untrained_artifact.path)]
+    args = ["predict", str(good), str(melody), str(bad), "-o", str(out), "--preview"]
+    args += ["--artifact", str(untrained_artifact.path)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output  # one of the two files is broken
     assert "broken.wav" in result.output and "Traceback" not in result.output
@@ -37,7 +40,11 @@ def test_predict_writes_loadable_presets_and_previews(untrained_artifact, tmp_pa
     preset = json.loads((out / "lead.vital").read_text())
     assert vita.Synth().load_json(json.dumps(preset))
     preview, rate = sf.read(out / "lead.preview.wav")
-    assert rate == SR and preview.shape == (88200,)
+    assert rate == SR and preview.shape == (88200,)  # as long as the recording
+    assert not preview[: int(0.45 * SR)].any()  # the preset plays the note where it was played: at 0.5 s
+    assert preview[int(0.5 * SR) :].any() or "silent" in result.output
+    assert "C4 E4 G4" in result.output  # every note of the melody
+    assert sf.info(out / "melody.preview.wav").frames == int(1.6 * SR)
     assert not (out / "broken.vital").exists()
 
 

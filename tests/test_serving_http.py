@@ -129,16 +129,29 @@ def test_json_base64_and_raw_bodies(server):
     assert as_json.json()["parameters"] == raw.json()["parameters"]
 
 
-def test_preview_renders_the_preset_and_measures_it(server):
+def test_preview_renders_the_preset_playing_the_phrase(server):
     base, _, _ = server
     reply = _post(base, files={"audio": ("a.wav", _encode(_phrase(), SR))}, params={"preview": "true"})
     assert reply.status_code == 200, reply.text
-    preview = reply.json()["preview"]
+    body = reply.json()
+    # Every note of the recording, beside the main one.
+    assert [n["midi"] for n in body["notes"]] == [55, 62, 67]
+    assert [n["onset_seconds"] for n in body["notes"]] == pytest.approx([0.1, 0.6, 2.4], abs=0.02)
+    assert [n["duration_seconds"] for n in body["notes"]] == pytest.approx([0.25, 1.4, 0.3], abs=0.25)
+    assert {"name", "velocity", "pitched"} <= set(body["notes"][0])
+    preview = body["preview"]
     assert 0 <= preview["note"] <= 127  # the note played so that the preset sounds at the detected pitch
+    assert preview["transpose"] == preview["note"] - 62 and preview["notes_played"] == 3
     audio, rate = sf.read(io.BytesIO(base64.b64decode(preview["wav_base64"])))
-    assert rate == 44100 and audio.shape == (88200,)
+    assert rate == 44100 and audio.shape == (len(_phrase()),)  # the whole phrase, as long as the recording
     assert preview["silent"] or (np.isfinite(preview["spectral_distance"]) and preview["spectral_distance"] > 0)
-    assert "preview" in reply.json()["timings_ms"]
+    if not preview["silent"]:
+        assert not audio[: int(0.09 * SR)].any()  # nothing before the first note (at 0.1 s)
+        for note in body["notes"]:  # every note sounds from its onset (a one-note render would not)
+            start = int(note["onset_seconds"] * SR)
+            assert np.abs(audio[start : start + int(0.3 * SR)]).max() > 0
+    assert preview["release_seconds"] is not None and 0 < preview["release_seconds"] <= 2.0
+    assert "preview" in body["timings_ms"]
 
 
 # --------------------------------------------------------------------------------------------------

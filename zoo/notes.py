@@ -1,4 +1,4 @@
-"""Finding the main note of a recording and cutting the 2 s clip a model sees.
+"""Finding the notes of a recording: every note of a phrase, the main note, and the clips cut from them.
 
 A real recording is rarely one clean note starting at sample 0: it is a phrase of several notes, with
 silence, overlapping release tails and legato changes. The training clips are single notes that start
@@ -10,24 +10,42 @@ at sample 0 and last 2 s, so before a model sees a recording:
    Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it.
 2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
    peak). Consecutive segments at the same pitch with no silence between them are one note (tremolo and
-   wobble make flux peaks too). A note's prominence is its summed frame RMS over its first 2 s: longer
-   and louder notes win.
+   wobble make flux peaks too); so is a segment that adds far less than was sounding (the click of a
+   release) and one that repeats an earlier note quieter at the delay of an echo effect. A note's
+   prominence is its summed frame RMS over its first 2 s: longer and louder notes win; the most
+   prominent is the main note.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
-   threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of the chosen note
-   (after a 30 ms attack, up to 1 s); the median of the voiced frames' f0 is the note. Unpitched sounds
-   (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
-4. **Window.** 2 s starting at the onset; when another note starts inside the window, the clip is faded
-   out over 10 ms there and the rest is zeroed (training clips hold one note).
+   threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of each note
+   (after a 30 ms attack, up to 1 s): the semitone most voiced frames fall in is the note (a pitch bend
+   at the attack or a slide does not move it), refined by the median of those frames. Under the tail of
+   the previous note YIN hears a mix (the previous pitch, or a sub-harmonic of both), so there the pitch
+   of what the onset added to a 4096-point spectrum (harmonic sum) decides which frames count. Unpitched
+   sounds (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
+4. **Held length and velocity.** A note is held (``off_sample``, ``duration_seconds``) until its last frame
+   within ``HELD_RANGE_DB`` (3 dB) of its own peak level (the previous note's tail discounted), or until
+   the next note starts. Its loudness is the energy its onset added to the spectrum (the bins that grew
+   since just before it, at its loudest frame): the tail of the note before does not count. Velocity maps
+   that loudness, relative to the phrase's loudest note, through the inverse of Vital's velocity curve:
+   with ``velocity_track`` at 100 % Vital's output level goes as velocity squared (40 dB per decade:
+   measured with vita 0.1.0, 0.5 -> -12 dB, 0.1 -> -40 dB against velocity 1). So a note ``d`` dB under
+   the loudest gets ``0.8 * 10 ** (-d / 40)`` (at least 0.05): the loudest note plays at 0.8, the
+   velocity the training data and single-note renders use.
+5. **Window.** The model's input is 2 s of the main note from its onset; when another note starts inside
+   the window, the clip is faded out over 10 ms there and the rest is zeroed (training clips hold one
+   note).
 
-:func:`cut_note_clip` does all four and refuses a silent window; the server and ``zoo predict`` call it and
-feed the clip to the exported graph, which normalises its loudness (``zoo.audio.normalize_loudness_tensor``).
-:func:`prepare_note_clip` also normalises it, for eager models and training-side tools.
+:func:`find_phrase` does 1-4 once; :func:`cut_phrase_clip` adds 5 and refuses a silent window: the server
+and ``zoo predict`` call it and feed the clip to the exported graph, which normalises its loudness
+(``zoo.audio.normalize_loudness_tensor``). :func:`prepare_phrase` / :func:`prepare_note_clip` also normalise
+it (``zoo.audio.normalize_loudness``), for eager models and training-side tools; :func:`note_clips` cuts the
+most prominent notes' clips for matching a preset note by note.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -43,6 +61,7 @@ from zoo.audio import (
     normalize_loudness,
 )
 from zoo.errors import AudioDecodeError
+from zoo.vital.render import DEFAULT_VELOCITY
 
 N_FFT = 2048
 HOP = 512
@@ -55,37 +74,118 @@ YIN_WINDOW = 2048
 YIN_THRESHOLD = 0.15
 F_MIN, F_MAX = 30.0, 4200.0
 ISOLATION_FADE_S = 0.01
+HELD_RANGE_DB = 3.0  # a note is held until its last frame within this range of its peak
+VELOCITY_DB_PER_DECADE = 40.0  # Vital: level ~ velocity**2 with velocity_track at 100 %
+MIN_VELOCITY = 0.05
+PROMINENT_NOTES = 4
+CLIP_TAIL_SECONDS = 1.0  # release kept after a note's held part in its matching clip
+CLIP_MAX_SECONDS = 4.0
+ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of MIDI 24 stay apart)
+NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
+ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
+MIN_ECHO_S = 0.08
+ATTACK_FRAGMENT_S = 0.1
+UNDER_RANGE_DB = 20.0  # a sound this close to a new note's level at its onset makes YIN read a mix
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 @dataclass(frozen=True)
 class Note:
-    """The main note of a recording. Samples are at the recording's rate (44.1 kHz after ``load_audio``)."""
+    """One note of a recording. Samples are at the recording's rate (44.1 kHz after ``load_audio``)."""
 
     onset_sample: int
-    end_sample: int
+    end_sample: int  # where the next note starts, or where this one falls 40 dB under its peak
     midi: int
     frequency_hz: float
     pitched: bool
     confidence: float  # 0..1: share of voiced frames times their periodicity
-    notes_found: int
+    notes_found: int  # notes in the whole recording
     sample_rate: int = SAMPLE_RATE
+    velocity: float = DEFAULT_VELOCITY  # from loudness, see the module docstring
+    off_sample: int = -1  # where the note is released (estimated); -1: at end_sample
+    prominence: float = 0.0  # summed frame RMS over its first 2 s
 
     @property
     def name(self) -> str:
         """Scientific pitch name with middle C = C4 (MIDI 60)."""
         return f"{NOTE_NAMES[self.midi % 12]}{self.midi // 12 - 1}"
 
+    @property
+    def onset_seconds(self) -> float:
+        return self.onset_sample / self.sample_rate
+
+    @property
+    def duration_seconds(self) -> float:
+        """How long the note is held: from its onset to its (estimated) release."""
+        off = self.off_sample if self.off_sample >= 0 else self.end_sample
+        return (off - self.onset_sample) / self.sample_rate
+
     def to_dict(self) -> dict:
+        """Every field, rounded, plus ``name``, ``onset_seconds`` and ``duration_seconds`` (the held length)."""
         d = asdict(self)
         d.update(
             name=self.name,
-            onset_seconds=round(self.onset_sample / self.sample_rate, 4),
-            duration_seconds=round((self.end_sample - self.onset_sample) / self.sample_rate, 4),
+            onset_seconds=round(self.onset_seconds, 4),
+            duration_seconds=round(self.duration_seconds, 4),
             frequency_hz=round(self.frequency_hz, 3),
             confidence=round(self.confidence, 3),
+            prominence=round(self.prominence, 3),
         )
         return d
+
+    def summary(self) -> dict:
+        """The note as a phrase lists it: onset, held length, pitch, velocity."""
+        return {
+            "onset_seconds": round(self.onset_seconds, 4),
+            "duration_seconds": round(self.duration_seconds, 4),
+            "midi": self.midi,
+            "name": self.name,
+            "velocity": round(self.velocity, 3),
+            "pitched": self.pitched,
+            "confidence": round(self.confidence, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Every note found in a recording, in time order, and which one is the main note."""
+
+    notes: tuple[Note, ...]
+    main_index: int
+    n_samples: int  # length of the recording
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def main(self) -> Note:
+        """The most prominent note: the one the model sees."""
+        return self.notes[self.main_index]
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class NoteClip:
+    """One note's clip for matching: render a preset at ``midi`` held ``note_seconds`` at ``velocity`` for
+    ``len(clip) / 44100`` s and compare."""
+
+    clip: np.ndarray  # (n,) float32, loudness-normalised, from the note's onset
+    midi: int
+    note_seconds: float
+    velocity: float
+    note: Note
+
+
+class _Heard(NamedTuple):
+    """What one segment's analysis heard: its pitch, and its loudness against what sounded before it."""
+
+    hz: float
+    pitched: bool
+    confidence: float
+    own_db: float  # energy the onset added (relative dB)
+    under_db: float  # energy already sounding just before the onset
+    share: float  # share of the added magnitude on the harmonics of its own pitch
 
 
 def hz_to_midi(hz: float) -> int:
@@ -241,6 +341,16 @@ def yin(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, hop: int = HOP) -> tu
     return f0, aperiodicity
 
 
+def _voiced_pitch(f: np.ndarray, voiced: np.ndarray) -> float:
+    """The pitch of a note's voiced frames: the semitone most of them fall in (so a pitch bend at the attack,
+    a slide or a few octave errors do not move it), then the median in log frequency of the frames within
+    half a semitone of it."""
+    midi = 69 + 12 * np.log2(f[voiced] / 440.0)
+    semitones, counts = np.unique(np.rint(midi), return_counts=True)
+    mode = semitones[np.argmax(counts)]
+    return float(440.0 * 2 ** ((np.median(midi[np.abs(midi - mode) <= 0.5]) - 69) / 12))
+
+
 def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: int) -> tuple[float, bool, float]:
     """(f0, pitched, confidence) over the sustained part of a segment: after the attack, at most 1 s."""
     lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
@@ -249,70 +359,255 @@ def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: in
     voiced = ap < YIN_THRESHOLD
     if not voiced.any():
         return float(f[int(np.argmin(ap))]), False, 0.0
-    hz = float(np.exp(np.median(np.log(f[voiced]))))  # median in log frequency
-    return hz, bool(voiced.mean() >= 0.3), float(voiced.mean() * (1.0 - np.median(ap[voiced])))
+    return _voiced_pitch(f, voiced), bool(voiced.mean() >= 0.3), float(voiced.mean() * (1.0 - np.median(ap[voiced])))
 
 
-def _merge_repeats(segments: list[tuple[int, int]], f0: np.ndarray, aperiodicity: np.ndarray) -> list[tuple[int, int]]:
-    """Join a segment to the previous one when it goes on at the same pitch (within half a semitone) with no
-    silence between them. Amplitude LFOs (tremolo, gating, wobble) and filter sweeps make flux peaks that
-    look like onsets; cutting such a sound at one of them would leave the model a fragment. The price: a
-    note re-struck at the same pitch stays part of the first strike's window."""
-    merged = [segments[0]]
-    for start, end in segments[1:]:
-        prev_start, prev_end = merged[-1]
-        a, a_pitched, _ = _segment_pitch(f0, aperiodicity, prev_start, prev_end)
-        b, b_pitched, _ = _segment_pitch(f0, aperiodicity, start, end)
-        same_pitch = a_pitched and b_pitched and abs(12 * math.log2(a / b)) < 0.5
-        if same_pitch and prev_end >= start:
-            merged[-1] = (prev_start, end)
-        else:
-            merged.append((start, end))
-    return merged
+def _echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> set[int]:
+    """Segments that are echoes of an earlier one (a delay effect): the same pitch, at least
+    ``ECHO_DROP_DB`` quieter, a fixed time later. The time is the most common gap (within two hops) between
+    such pairs, and counts only when at least three pairs share it."""
+    pairs = [
+        (j, segments[j][0] - segments[i][0])
+        for j in range(len(segments))
+        for i in range(j)
+        if heard[i].pitched
+        and abs(12 * math.log2(heard[i].hz / heard[j].hz)) < 0.5
+        and heard[j].own_db < heard[i].own_db - ECHO_DROP_DB
+        and segments[j][0] - segments[i][0] >= round(MIN_ECHO_S * SAMPLE_RATE / HOP)
+    ]
+    if len(pairs) < 3:
+        return set()
+    gaps = np.array([g for _, g in pairs])
+    support = [(np.abs(gaps - g) <= 2).sum() for g in gaps]
+    delay = int(gaps[int(np.argmax(support))])
+    if max(support) < 3:
+        return set()
+    return {j for j, g in pairs if abs(g - delay) <= 2}
+
+
+def _note_starts(segments: list[tuple[int, int]], heard: list[_Heard]) -> list[int]:
+    """Indices of the segments that start a note; the others continue the note before them because they:
+
+    - go on at its pitch (within half a semitone) with no silence between them: amplitude LFOs (tremolo,
+      gating, wobble) and filter sweeps make flux peaks that look like onsets, and cutting such a sound at
+      one of them would leave the model a fragment. The price: a note re-struck at the same pitch stays
+      part of the first strike;
+    - or add far less than was sounding (``UNDER_RANGE_DB``), or less and nothing harmonic, with no silence
+      between them: the click of a note's release (a note-off), whose spectral flux looks like an onset's;
+    - or are echoes of an earlier note (:func:`_echoes`)."""
+    echoes = _echoes(segments, heard)
+    starts = [0]
+    for i in range(1, len(segments)):
+        a, b = heard[starts[-1]], heard[i]
+        same_pitch = a.pitched and b.pitched and abs(12 * math.log2(a.hz / b.hz)) < 0.5
+        release = b.own_db < b.under_db - UNDER_RANGE_DB or (b.share < NOTE_OFF_SHARE and b.own_db < b.under_db)
+        if i not in echoes and not ((same_pitch or release) and segments[i - 1][1] >= segments[i][0]):
+            starts.append(i)
+    return starts
 
 
 # --------------------------------------------------------------------------------------------------
-# The main note and its clip
+# What each onset adds: a note's own loudness and pitch under the tail of the one before
 
 
-def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
-    """Segment a mono 44.1 kHz recording into notes and return the most prominent one with its pitch.
+def _frame_magnitude(audio: np.ndarray, frame: int, n_fft: int = ONSET_FFT) -> np.ndarray:
+    """|rfft| of the Hann-windowed ``n_fft`` samples centred on frame ``frame`` (zero outside the recording)."""
+    centre = frame * HOP
+    lo, hi = centre - n_fft // 2, centre + n_fft // 2
+    x = np.zeros(n_fft, dtype=np.float64)
+    if lo < len(audio) and hi > 0:
+        x[max(0, -lo) : n_fft - max(0, hi - len(audio))] = audio[max(0, lo) : min(len(audio), hi)]
+    return np.abs(np.fft.rfft(x * np.hanning(n_fft)))
 
-    Raises :class:`AudioDecodeError` when the recording is silent."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 1 or audio.size == 0:
-        raise AudioDecodeError(f"expected a non-empty mono waveform, got shape {audio.shape}")
-    if sample_rate != SAMPLE_RATE:
-        raise ValueError(
-            f"find_main_note works at {SAMPLE_RATE} Hz (zoo.audio.load_audio resamples), got {sample_rate}"
-        )
+
+def _grown_spectrum(audio: np.ndarray, level: np.ndarray, start: int, end: int) -> tuple[np.ndarray, float, float]:
+    """(magnitude that grew since just before the onset, its energy in dB, the energy sounding before in dB).
+
+    Taken at the segment's loudest frame in its first second (at least two frames past the onset, and with
+    a window that ends before the next segment) against the frame three hops before the onset. The previous
+    note's tail goes on sounding (and decaying) under a legato note: its partials do not grow, so what grew
+    is this note alone."""
+    lo = min(start + 2, end - 1)
+    hi = min(end - ONSET_FFT // 2 // HOP, start + round(PITCH_SPAN_S * SAMPLE_RATE / HOP))
+    peak = lo + int(np.argmax(level[lo : max(lo + 1, hi)]))
+    after = _frame_magnitude(audio, peak)
+    before = _frame_magnitude(audio, start - 3) if start >= 3 else np.zeros_like(after)
+    grown = np.maximum(after - before, 0.0)
+    db = lambda m: 10 * math.log10(float(np.sum(m**2)) + 1e-20)  # noqa: E731
+    return grown, db(grown), db(before)
+
+
+def _harmonic_pitch(magnitude: np.ndarray) -> tuple[float, float]:
+    """(f0 in Hz, share of the magnitude within a bin of its harmonics) of the candidate whose harmonics
+    collect the most of ``magnitude`` (an ONSET_FFT-point spectrum, read between bins by linear
+    interpolation): harmonic sum with weights 0.84^(h-1), up to 20 harmonics, over candidates a quarter
+    semitone apart from MIDI 24 to 108. The decaying weights make the true f0 beat its sub-octave, which
+    collects only every other harmonic."""
+    bin_hz = SAMPLE_RATE / ONSET_FFT
+    candidates = 440.0 * 2 ** ((np.arange(24 * 4, 108 * 4 + 1) / 4 - 69) / 12)  # (C,)
+    h = np.arange(1, 21)
+    position = candidates[:, None] * h[None, :] / bin_hz  # (C, 20) fractional bins
+    valid = position < len(magnitude) - 1
+    value = np.interp(np.where(valid, position, 0.0), np.arange(len(magnitude)), magnitude)
+    best = int(np.argmax((np.where(valid, value, 0.0) * 0.84 ** (h - 1)).sum(axis=1)))
+    on = np.rint(position[best][valid[best]]).astype(int)
+    near = np.unique(np.clip(np.concatenate([on - 1, on, on + 1]), 0, len(magnitude) - 1))
+    return float(candidates[best]), float(np.sum(magnitude[near])) / (float(np.sum(magnitude)) + 1e-20)
+
+
+def _reads_a_mix(hz: float, added: float, previous_hz: float | None) -> bool:
+    """Whether YIN's ``hz`` is what a mix of the previous note and the added one would read: the previous
+    note itself (its tail dominates), or a common sub-harmonic of both (their sum repeats at it)."""
+    if previous_hz is None or abs(12 * math.log2(added / hz)) < 0.5:
+        return False
+    ratio = previous_hz / hz
+    held_over = abs(12 * math.log2(ratio)) < 0.5
+    sub_harmonic = added > hz and round(ratio) >= 2 and abs(ratio / round(ratio) - 1) < 0.03
+    return held_over or sub_harmonic
+
+
+def _note_pitch(
+    audio: np.ndarray,
+    level: np.ndarray,
+    yin_track: tuple[np.ndarray, np.ndarray],
+    start: int,
+    end: int,
+    previous_hz: float | None,
+) -> _Heard:
+    """Pitch and loudness of the note starting at segment ``start``..``end``.
+
+    YIN over the segment decides, unless another sound was already within ``UNDER_RANGE_DB`` of this note at
+    its onset and YIN's answer differs from the pitch of what the onset added (:func:`_harmonic_pitch`).
+    Then the YIN frames that agree with the added pitch decide (later in the note, once the tail has
+    faded), if there are some; else YIN stands unless its answer looks like a mix (unvoiced, the previous
+    note's pitch, or a common sub-harmonic of the previous note and the added one), and the added pitch
+    stands alone."""
+    f0, aperiodicity = yin_track
+    hz, pitched, confidence = _segment_pitch(f0, aperiodicity, start, end)
+    grown, own_db, under_db = _grown_spectrum(audio, level, start, end)
+    added, share = _harmonic_pitch(grown)
+    heard = _Heard(hz, pitched, confidence, own_db, under_db, share)
+    if under_db < own_db - UNDER_RANGE_DB or (pitched and abs(12 * math.log2(added / hz)) < 0.5):
+        return heard
+    lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
+    hi = max(lo + 1, min(end, lo + round(PITCH_SPAN_S * SAMPLE_RATE / HOP)))
+    f, ap = f0[lo:hi], aperiodicity[lo:hi]
+    near = (ap < YIN_THRESHOLD) & (np.abs(12 * np.log2(np.maximum(f, 1e-9) / added)) < 0.5)
+    if near.sum() >= 3:
+        confidence = float(near.mean() * (1.0 - np.median(ap[near])))
+        return heard._replace(hz=_voiced_pitch(f, near), pitched=True, confidence=confidence)
+    if pitched and not _reads_a_mix(hz, added, previous_hz):
+        return heard
+    return heard._replace(hz=added, pitched=share >= 0.4, confidence=share * 0.5)
+
+
+def _velocity(own_db: float, loudest_db: float) -> float:
+    """Velocity of a note ``loudest_db - own_db`` dB under the phrase's loudest: Vital's curve inverted."""
+    return float(max(MIN_VELOCITY, DEFAULT_VELOCITY * 10 ** ((own_db - loudest_db) / VELOCITY_DB_PER_DECADE)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Every note of a phrase
+
+
+def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np.ndarray]:
+    """(notes as (start, end) frames, their pitch and loudness, frame level in dBFS)."""
     flux, level = _spectral_flux_and_level(audio)
     if level.max() < SILENCE_RMS_DB:
         raise AudioDecodeError(f"the audio is silent (loudest frame {level.max():.1f} dBFS)")
     f0, aperiodicity = yin(audio)
-    segments = _merge_repeats(_segments(_pick_onsets(flux, level), level), f0, aperiodicity)
-    max_frames = round(CLIP_SAMPLES / HOP)
-    rms = np.power(10.0, level / 20)
-    scores = [float(rms[s : min(e, s + max_frames)].sum()) for s, e in segments]
-    best = int(np.argmax(scores))
-    start_frame, end_frame = segments[best]
+    segments = _segments(_pick_onsets(flux, level), level)
+    heard: list[_Heard] = []
+    for s, e in segments:
+        previous = heard[-1].hz if heard and heard[-1].pitched else None
+        heard.append(_note_pitch(audio, level, (f0, aperiodicity), s, e, previous))
+    starts = _note_starts(segments, heard)
+    ends = [segments[j - 1][1] for j in starts[1:]] + [segments[-1][1]]
+    notes = [(segments[i][0], e) for i, e in zip(starts, ends, strict=True)]
+    return _join_attacks(notes, [heard[i] for i in starts]) + (level,)
 
-    onset = _refine_onset(audio, start_frame, level)
-    if best + 1 < len(segments):
-        end = max(onset + 1, _refine_onset(audio, segments[best + 1][0], level))
-    else:
-        end = min(len(audio), end_frame * HOP + HOP // 2)
-    hz, pitched, confidence = _segment_pitch(f0, aperiodicity, start_frame, end_frame)
-    return Note(
-        onset_sample=int(onset),
-        end_sample=int(end),
-        midi=hz_to_midi(hz),
-        frequency_hz=hz,
-        pitched=pitched,
-        confidence=confidence,
-        notes_found=len(segments),
-        sample_rate=sample_rate,
-    )
+
+def _join_attacks(notes: list[tuple[int, int]], heard: list[_Heard]) -> tuple[list[tuple[int, int]], list[_Heard]]:
+    """Join an unpitched note shorter than ``ATTACK_FRAGMENT_S`` to the pitched note that follows it with no
+    silence between: the noise of an attack (a breath, a pluck's click, a pitch envelope's sweep) whose flux
+    peak comes before the tone's. The note starts at the fragment's onset, with the tone's pitch."""
+    out_notes, out_heard = [], []
+    i = 0
+    while i < len(notes):
+        (start, end), h = notes[i], heard[i]
+        short = end - start <= round(ATTACK_FRAGMENT_S * SAMPLE_RATE / HOP)
+        if short and not h.pitched and i + 1 < len(notes) and heard[i + 1].pitched and end >= notes[i + 1][0]:
+            out_notes.append((start, notes[i + 1][1]))
+            out_heard.append(heard[i + 1])
+            i += 2
+            continue
+        out_notes.append((start, end))
+        out_heard.append(h)
+        i += 1
+    return out_notes, out_heard
+
+
+def find_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Phrase:
+    """Every note of a mono 44.1 kHz recording, in time order, and which one is the main note.
+
+    Raises :class:`AudioDecodeError` when the recording is silent or not a mono waveform."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 1 or audio.size == 0:
+        raise AudioDecodeError(f"expected a non-empty mono waveform, got shape {audio.shape}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"note finding works at {SAMPLE_RATE} Hz (zoo.audio.load_audio resamples), got {sample_rate}")
+    segments, pitches, level = _analyse(audio)
+    onsets: list[int] = []
+    for start, _ in segments:
+        onset = _refine_onset(audio, start, level)
+        if onsets and onset <= onsets[-1]:  # refined onto the previous note's start: keep the frame's position
+            onset = max(start * HOP, onsets[-1] + 1)
+        onsets.append(onset)
+    rms = np.power(10.0, level / 20)
+    max_frames = round(CLIP_SAMPLES / HOP)
+    loudest = max(p.own_db for p in pitches)
+    notes = []
+    for i, (start, end_frame) in enumerate(segments):
+        onset = onsets[i]
+        # The main note's window is cut where the next note starts, silence or not.
+        end = max(onset + 1, onsets[i + 1]) if i + 1 < len(segments) else min(len(audio), end_frame * HOP + HOP // 2)
+        hz, pitched, confidence, own_db, under_db, _ = pitches[i]
+        # The segment's peak may be the previous note's tail: count only this note's share of it.
+        own_peak = level[start:end_frame].max() - 10 * math.log10(1 + 10 ** ((under_db - own_db) / 10))
+        held = np.flatnonzero(level[start:end_frame] >= own_peak - HELD_RANGE_DB)
+        off = min(end, max(onset + 1, (start + int(held[-1]) + 1) * HOP))
+        notes.append(
+            Note(
+                onset_sample=int(onset),
+                end_sample=int(end),
+                midi=hz_to_midi(hz),
+                frequency_hz=hz,
+                pitched=pitched,
+                confidence=confidence,
+                notes_found=len(segments),
+                sample_rate=SAMPLE_RATE,
+                velocity=round(_velocity(own_db, loudest), 3),
+                off_sample=int(off),
+                prominence=float(rms[start : min(end_frame, start + max_frames)].sum()),
+            )
+        )
+    return Phrase(tuple(notes), int(np.argmax([n.prominence for n in notes])), len(audio), SAMPLE_RATE)
+
+
+def find_notes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[Note]:
+    """Every note of a recording, in time order (:func:`find_phrase`)."""
+    return list(find_phrase(audio, sample_rate).notes)
+
+
+def find_main_note(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Note:
+    """The most prominent note of a recording (:func:`find_phrase`'s ``main``).
+
+    Raises :class:`AudioDecodeError` when the recording is silent."""
+    return find_phrase(audio, sample_rate).main
+
+
+# --------------------------------------------------------------------------------------------------
+# Clips: the main note's 2 s model input, and each prominent note's clip for a search objective
 
 
 def note_window(audio: np.ndarray, note: Note, n_samples: int = CLIP_SAMPLES, isolate: bool = True) -> np.ndarray:
@@ -328,20 +623,69 @@ def note_window(audio: np.ndarray, note: Note, n_samples: int = CLIP_SAMPLES, is
     return clip
 
 
-def cut_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
-    """A mono 44.1 kHz recording -> (the 2 s clip of its main note at its recorded level, the note).
+def cut_phrase_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Phrase]:
+    """A mono 44.1 kHz recording -> (the 2 s clip of its main note at its recorded level, every note found).
 
     What the server and ``zoo predict`` feed an exported graph, which normalises the loudness itself (so the
     clip is normalised once). Raises :class:`AudioDecodeError` for a silent recording or a silent window."""
-    note = find_main_note(audio, sample_rate)
-    clip = note_window(audio, note)
+    phrase = find_phrase(audio, sample_rate)
+    clip = note_window(audio, phrase.main)
     check_not_silent(clip)
-    return clip, note
+    return clip, phrase
+
+
+def cut_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
+    """:func:`cut_phrase_clip` keeping only the main note: (its 2 s clip at its recorded level, the note)."""
+    clip, phrase = cut_phrase_clip(audio, sample_rate)
+    return clip, phrase.main
+
+
+def prepare_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Phrase]:
+    """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, every note found): the
+    clip the training data holds, for eager models and tools. Raises :class:`AudioDecodeError` for a silent
+    recording."""
+    clip, phrase = cut_phrase_clip(audio, sample_rate)
+    return normalize_loudness(clip), phrase
 
 
 def prepare_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
-    """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, the note): the clip
-    the training data holds, for eager models and tools (``cut_note_clip``, then ``normalize_loudness``).
-    Raises :class:`AudioDecodeError` for a silent recording."""
-    clip, note = cut_note_clip(audio, sample_rate)
-    return normalize_loudness(clip), note
+    """:func:`prepare_phrase` keeping only the main note: (its normalised 2 s model input clip, the note)."""
+    clip, phrase = prepare_phrase(audio, sample_rate)
+    return clip, phrase.main
+
+
+def prominent_notes(phrase: Phrase, n: int = PROMINENT_NOTES) -> list[Note]:
+    """The ``n`` most prominent notes of a phrase (summed level over their first 2 s), in time order."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    ranked = sorted(range(len(phrase.notes)), key=lambda i: -phrase.notes[i].prominence)
+    return [phrase.notes[i] for i in sorted(ranked[:n])]
+
+
+def note_clips(
+    audio: np.ndarray,
+    phrase: Phrase,
+    n: int = PROMINENT_NOTES,
+    tail_seconds: float = CLIP_TAIL_SECONDS,
+    max_seconds: float = CLIP_MAX_SECONDS,
+) -> list[NoteClip]:
+    """Clips of the ``n`` most prominent notes, for matching a preset note by note (in time order).
+
+    Each clip starts at its note's onset and lasts the note's held length plus ``tail_seconds`` of release,
+    at most ``max_seconds``, and never reaches into the next note (it stops where that one starts) nor past
+    the recording; then it is loudness-normalised (``zoo.audio.normalize_loudness``). Render a candidate
+    preset at ``midi`` held ``note_seconds`` at ``velocity`` for ``len(clip) / 44100`` s to compare with it.
+    Notes too quiet to normalise are left out."""
+    audio = np.asarray(audio, dtype=np.float32)
+    out = []
+    for note in prominent_notes(phrase, n):
+        stop = min(note.end_sample, note.off_sample + round(tail_seconds * note.sample_rate), len(audio))
+        stop = min(stop, note.onset_sample + round(max_seconds * note.sample_rate))
+        clip = audio[note.onset_sample : max(stop, note.onset_sample + 1)]
+        try:
+            clip = normalize_loudness(clip)
+        except AudioDecodeError:
+            continue
+        seconds = min(note.duration_seconds, len(clip) / note.sample_rate)
+        out.append(NoteClip(clip, note.midi, seconds, note.velocity, note))
+    return out

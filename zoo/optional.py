@@ -18,7 +18,8 @@ PACKAGE = "audio-model-zoo"
 OPTIONAL_MODULES: dict[str, tuple[str | None, str]] = {
     "onnxruntime": ("cpu", "to run ONNX models (`zoo export` parity, `zoo predict`, `zoo serve`, `zoo bench`)"),
     "requests": ("dev", "by `zoo bench --http` and the server tests"),
-    "librosa": ("dev", "by the tests of the front end"),
+    "librosa": ("dev", "by the tests of the front end and the phrase benchmarks"),
+    "mir_eval": ("dev", "by the note-finding benchmark"),
     "tensorboard": (None, "by `--logger tensorboard`"),
     "wandb": (None, "by `--logger wandb`"),
 }

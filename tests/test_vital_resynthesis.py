@@ -7,13 +7,15 @@ import pytest
 from zoo.notes import find_main_note
 from zoo.vital import tier1_spec
 from zoo.vital.envelope import frame_rms
+from zoo.vital.harmonics import harmonics_at
 from zoo.vital.preset import controls_from_vector, init_preset
 from zoo.vital.resynthesis import (
     SWEEP_SLOT,
     analyse_note,
     analysis_preset,
-    harmonics_at,
+    extra_control_ranges,
     noise_cutoff,
+    sweep_controls,
     wavetable_base_preset,
     wavetable_frames,
     wavetable_vector,
@@ -154,6 +156,10 @@ def test_a_tier1_vector_applied_on_the_base_keeps_working(tone):
 
 def test_the_sweep_needs_its_own_modulation_slot(tone):
     _, analysis = tone
+    ranges = extra_control_ranges(analysis)
+    sweep = sweep_controls(analysis)
+    for name, (low, high) in ranges.items():
+        assert low <= sweep[name] <= high
     spec = tier1_spec().to_dict()
     spec["modulations"] = [["env_2", "filter_1_cutoff"], ["lfo_1", "osc_2_tune"]]
     with pytest.raises(ValueError, match="modulation slot 2"):
@@ -179,3 +185,20 @@ def test_single_cycle_envelope_follows_the_target(renderer):
 
     assert np.abs(db(renderer.render(doc, 60)) - db(target)).mean() < 3.0
     assert np.abs(db(renderer.render(init_preset(), 60)) - db(target)).mean() > 3.0
+
+
+def test_single_cycle_as_base_and_vector_sounds_like_its_document(renderer, tone):
+    from zoo.vital.single_cycle import single_cycle_candidate
+
+    audio, analysis = tone
+    base, cont, cat = single_cycle_candidate(audio, midi=analysis.midi, note_seconds=1.0)
+    synth = vita.Synth()
+    assert synth.load_json(json.dumps(base))
+    controls = synth.get_controls()
+    for name, value in controls_from_vector(cont, cat).items():
+        controls[name].set(value)
+    centre = [int(0.5 * SR)]
+    applied = harmonics_at(synth.render(analysis.midi, 0.8, 1.0, 2.0).mean(axis=0), analysis.f0_hz, centre)[0]
+    direct = harmonics_at(renderer.render(base, analysis.midi), analysis.f0_hz, centre)[0]
+    audible = direct[0] > direct[0].max() * 0.01
+    assert np.abs(20 * np.log10(applied[0, audible] / direct[0, audible])).mean() < 0.5

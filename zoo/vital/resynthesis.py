@@ -7,10 +7,10 @@ Analysis (:func:`analyse_note`), on a mono 44.1 kHz recording:
    recording a few cents off plays at its own pitch through ``osc_1_tune``), else the MIDI note's frequency.
 2. **The amplitude envelope.** ``zoo.vital.envelope.fit_envelope`` on the note: attack, decay, sustain,
    release, decay curve and key-off time, as Vital's ``env_1`` plays them.
-3. **Harmonics, frame by frame.** At K times (``n_keyframes``, 8 by default) the note is windowed over 8
-   periods (4-term Blackman-Harris, zero phase at the frame's centre, FFT zero-padded 4x); harmonic k is the
-   spectral peak within 0.3 f0 of k f0 (so slightly stretched partials are still found), for every k below
-   the Nyquist frequency (at most 1023: a 2048-sample cycle). The frames are band-limited by construction.
+3. **Harmonics, frame by frame.** YIN's f0 is refined from the first harmonics' spectral peaks (YIN's lag
+   resolution costs high notes several cents). At K times (``n_keyframes``, 8 by default) the amplitude and
+   phase of every harmonic below the Nyquist frequency (at most 1023: a 2048-sample cycle) are measured
+   (``zoo.vital.harmonics``: 8-period Blackman-Harris frames). The frames are band-limited by construction.
    Each frame is scaled to the same RMS (loudness is ``env_1``'s job); every frame takes the phases of the
    frame nearest the sustained part, relative to its fundamental, so Vital's waveform crossfade between two
    keyframes moves each harmonic's amplitude linearly.
@@ -33,10 +33,18 @@ the cutoff whose response best fits the note's average spectrum, with the fitted
 sound's noise (breath, bow) is not modelled.
 
 Controls outside Tier 1 the analysis sets (:func:`sweep_controls`): ``env_3_*`` (the sweep's hold and
-time) and ``modulation_2_amount`` (its depth). What the analysis cannot know and a search should adjust:
-the sweep time (``env_3_decay``, e.g. 0.5x..2x), the sweep depth (``modulation_2_amount``, 0..1), brightness
-(``tilt_db_per_octave`` of :func:`wavetable_base_preset`, which rewrites the table, or Tier 1's filter and
-spectral morph), the mix with a Tier-1 oscillator (``osc_2_on``/``osc_2_level``), and the envelopes.
+time) and ``modulation_2_amount`` (its depth). What the analysis cannot know exactly and a search should
+adjust, and how to expose it:
+
+- the sweep time and depth: two extra continuous dimensions, set by name on the loaded base like Tier-1
+  controls, over :func:`extra_control_ranges` (``env_3_decay`` 0.5x..2x the analysed time, quartic;
+  ``modulation_2_amount`` 0..1);
+- brightness: ``tilt_db_per_octave`` of :func:`wavetable_base_preset` rewrites the table, so a few base
+  variants (e.g. -6, -3, 0, +3 dB/octave) rather than a continuous dimension; within one base, Tier 1's
+  filter 1 and ``osc_1_spectral_morph_*`` do it without a reload;
+- the mix with a Tier-1 oscillator, the filters and the envelopes: Tier-1 dimensions already
+  (``osc_2_on``/``osc_2_level``/``osc_2_wave_frame``, ``filter_1_*``, ``env_1_*``, ``env_2_*``);
+- with and without the wavetable: candidates with this base and with the Tier-1 base.
 """
 
 from __future__ import annotations
@@ -50,21 +58,13 @@ import numpy as np
 from zoo.audio import SAMPLE_RATE
 from zoo.notes import Note, find_main_note, hz_to_midi
 from zoo.vital.envelope import SHORT_CONTROL_MAX, Envelope, fit_envelope, seconds_to_control
+from zoo.vital.harmonics import MIN_WINDOW, WINDOW_PERIODS, harmonics_at, refine_f0
 from zoo.vital.preset import base_preset, preset_from_vector, vector_from_preset
 from zoo.vital.spec import VitalParamSpec
 from zoo.vital.tier1 import tier1_spec
-from zoo.vital.wavetable import (
-    INTERPOLATE_WAVEFORMS,
-    MAX_POSITION,
-    WAVE_SIZE,
-    harmonic_wave,
-    wavetable_from_frames,
-)
+from zoo.vital.wavetable import INTERPOLATE_WAVEFORMS, MAX_POSITION, harmonic_wave, wavetable_from_frames
 
 N_KEYFRAMES = 8
-WINDOW_PERIODS = 8
-MIN_WINDOW = 1024
-SEARCH_WIDTH = 0.3  # of f0, either side of each harmonic
 MAX_SWEEP_SECONDS = 4.0
 MIN_SWEEP_SECONDS = 0.02
 SWEEP_ENVELOPE = "env_3"
@@ -113,80 +113,6 @@ class NoteAnalysis:
             "note_seconds": round(self.note_seconds, 4),
             "envelope": {k: round(v, 4) for k, v in vars(self.envelope).items()},
         }
-
-
-# --------------------------------------------------------------------------------------------------
-# Harmonics
-
-
-def _blackman_harris(n: int) -> np.ndarray:
-    x = 2 * np.pi * np.arange(n) / n
-    return 0.35875 - 0.48829 * np.cos(x) + 0.14128 * np.cos(2 * x) - 0.01168 * np.cos(3 * x)
-
-
-def harmonic_limit(f0_hz: float, sample_rate: int = SAMPLE_RATE) -> int:
-    """How many harmonics of ``f0_hz`` lie below the Nyquist frequency (at most 1023, a 2048-sample cycle)."""
-    return int(max(1, min(WAVE_SIZE // 2 - 1, math.floor((sample_rate / 2 - 1e-6) / f0_hz))))
-
-
-def _harmonic_peaks(
-    audio: np.ndarray, f0_hz: float, centres: np.ndarray, n_harmonics: int, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(spectra (K, n_fft/2 + 1), peak bins (K, H), their values (K, H), Hz per bin) of frames of 8 periods."""
-    audio = np.asarray(audio, dtype=np.float64)
-    centres = np.atleast_1d(np.asarray(centres, dtype=np.int64))
-    length = max(MIN_WINDOW, 2 * round(WINDOW_PERIODS * sample_rate / f0_hz / 2))
-    n_fft = 4 << (length - 1).bit_length()
-    window = _blackman_harris(length)
-    half = length // 2
-    padded = np.pad(audio, (half, half))
-    frames = np.stack([padded[c : c + length] for c in np.clip(centres, 0, len(audio))]) * window  # (K, L)
-    rotated = np.zeros((len(centres), n_fft))
-    rotated[:, : length - half] = frames[:, half:]  # zero phase: the window's centre at index 0
-    rotated[:, n_fft - half :] = frames[:, :half]
-    spectra = np.fft.rfft(rotated, axis=1) * (2.0 / window.sum())  # (K, n_fft/2 + 1)
-    per_bin = sample_rate / n_fft
-    width = max(1, int(SEARCH_WIDTH * f0_hz / per_bin))
-    expected = np.round(np.arange(1, n_harmonics + 1) * f0_hz / per_bin).astype(np.int64)
-    bins = np.clip(expected[:, None] + np.arange(-width, width + 1), 1, n_fft // 2 - 1)  # (H, W)
-    best = np.abs(spectra[:, bins]).argmax(axis=2)  # (K, H)
-    peak_bins = bins[np.arange(n_harmonics)[None, :], best]
-    return spectra, peak_bins, np.take_along_axis(spectra, peak_bins, axis=1), per_bin
-
-
-def harmonics_at(
-    audio: np.ndarray,
-    f0_hz: float,
-    centres: np.ndarray,
-    n_harmonics: int | None = None,
-    sample_rate: int = SAMPLE_RATE,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Amplitudes and phases of harmonics 1..H of ``f0_hz`` in frames centred on samples ``centres``.
-
-    Returns (amplitudes (K, H), phases (K, H)): a sinusoid ``a cos(2 pi f t + phi)`` with ``t = 0`` at a
-    frame's centre reads ``a`` and ``phi``. H defaults to :func:`harmonic_limit`."""
-    n_harmonics = n_harmonics or harmonic_limit(f0_hz, sample_rate)
-    _, _, peaks, _ = _harmonic_peaks(audio, f0_hz, centres, n_harmonics, sample_rate)
-    return np.abs(peaks), np.angle(peaks)
-
-
-def refine_f0(
-    audio: np.ndarray, f0_hz: float, centres: np.ndarray, n_harmonics: int = 8, sample_rate: int = SAMPLE_RATE
-) -> float:
-    """A finer f0 than YIN's (whose lag resolution costs high notes several cents): the power-weighted fit
-    ``f_k = k f0`` to the first harmonics' spectral peaks (parabolic interpolation of log magnitude) in
-    frames centred on ``centres``."""
-    n_harmonics = min(n_harmonics, harmonic_limit(f0_hz, sample_rate))
-    spectra, bins, peaks, per_bin = _harmonic_peaks(audio, f0_hz, centres, n_harmonics, sample_rate)
-    rows = np.arange(len(spectra))[:, None]
-    lo, mid, hi = (np.log(np.abs(spectra[rows, bins + d]) + 1e-20) for d in (-1, 0, 1))
-    denom = lo - 2 * mid + hi
-    shift = np.where(denom < 0, 0.5 * (lo - hi) / np.where(denom < 0, denom, -1.0), 0.0)
-    freqs = (bins + np.clip(shift, -0.5, 0.5)) * per_bin  # (K, H)
-    k = np.arange(1, n_harmonics + 1)[None, :]
-    weight = np.abs(peaks) ** 2
-    refined = float((weight * freqs * k).sum() / max(float((weight * k * k).sum()), 1e-30))
-    return refined if abs(12 * math.log2(refined / f0_hz)) < 0.5 else f0_hz
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,6 +257,17 @@ def sweep_controls(analysis: NoteAnalysis) -> dict[str, float]:
     for key in ("bipolar", "bypass", "power", "stereo"):
         sweep[f"modulation_{SWEEP_SLOT}_{key}"] = 0.0
     return sweep
+
+
+def extra_control_ranges(analysis: NoteAnalysis) -> dict[str, tuple[float, float]]:
+    """Raw (low, high) values of the controls outside Tier 1 a search may move on :func:`wavetable_base_preset`:
+    the sweep time (``env_3_decay``, quartic: 0.5x..2x the analysed time) and depth (``modulation_2_amount``,
+    0..1). Empty for an unpitched note (no sweep)."""
+    if not analysis.pitched:
+        return {}
+    seconds = max(float(analysis.times[-1] - analysis.times[0]), 1e-3)
+    decay = (seconds_to_control(0.5 * seconds), seconds_to_control(2.0 * seconds))
+    return {f"{SWEEP_ENVELOPE}_decay": decay, f"modulation_{SWEEP_SLOT}_amount": (0.0, 1.0)}
 
 
 def wavetable_base_preset(

@@ -19,7 +19,7 @@ import numpy as np
 from zoo.audio import SAMPLE_RATE
 from zoo.notes import find_main_note
 from zoo.vital.envelope import fit_envelope
-from zoo.vital.preset import init_preset
+from zoo.vital.preset import init_preset, vector_from_preset
 from zoo.vital.resynthesis import note_pitch, sustain_time
 from zoo.vital.wavetable import WAVE_SIZE, wavetable_from_frames
 
@@ -72,3 +72,13 @@ def single_cycle_preset(
     for name in ("env_1_attack", "env_1_decay", "env_1_sustain"):
         settings[name] = controls[name]
     return doc
+
+
+def single_cycle_candidate(
+    audio: np.ndarray, midi: int | None = None, note_seconds: float | None = None
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """``single_cycle`` in the (base document, Tier-1 vector) form of search candidates and vector renderers:
+    the document and its own Tier-1 projection, which applied onto it changes nothing audible."""
+    doc = single_cycle_preset(audio, midi=midi, note_seconds=note_seconds)
+    continuous, categorical = vector_from_preset(doc)
+    return doc, continuous, categorical

@@ -169,12 +169,13 @@ def test_the_sweep_needs_its_own_modulation_slot(tone):
 
 
 def test_single_cycle_envelope_follows_the_target(renderer):
-    """A target with a slow attack and a decay to a lower sustain: single_cycle's render follows its level
-    within 3 dB on average while the key is held; the init preset's envelope does not."""
+    """A target with a slow attack, a decay to a lower sustain and a short release: single_cycle's render
+    follows its level within 3 dB on average while the key is held; the init preset's envelope does not."""
     from zoo.vital.single_cycle import single_cycle_preset
 
     t = np.arange(2 * SR) / SR
-    level = np.where(t < 0.25, t / 0.25, 0.35 + 0.65 * np.exp(-(t - 0.25) / 0.15)) * (t < 1.0)
+    level = np.where(t < 0.25, t / 0.25, 0.35 + 0.65 * np.exp(-(t - 0.25) / 0.15))
+    level *= np.where(t < 1.0, 1.0, np.exp(-(t - 1.0) / 0.05))  # released at 1 s
     target = (level * np.sin(2 * np.pi * 261.63 * t)).astype(np.float32)
     doc = single_cycle_preset(target, midi=60, note_seconds=1.0)
     assert doc["settings"]["env_1_release"] == init_preset()["settings"]["env_1_release"]

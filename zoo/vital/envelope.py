@@ -13,13 +13,14 @@ Times are quartic controls (seconds = control ** 4; delay and hold are left at 0
 
 :func:`fit_envelope` finds the attack, decay, sustain, release, decay curve and key-off time whose envelope is
 closest, in dB, to the recording's (frame RMS over 23 ms, the model smoothed the same way; frames more
-than 60 dB under the peak count as silence), with SciPy's bounded least squares from a few starting points.
+than 60 dB under the peak count as silence), with SciPy's bounded least squares from the best points of a coarse grid.
 A key-off time that is known (a rendered note, a note of a phrase) should be given: it is seen in the audio
 only where the sound changes at it.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -108,6 +109,15 @@ def frame_rms(audio: np.ndarray, window: int = RMS_WINDOW, hop: int = RMS_HOP) -
     return np.sqrt((power[starts + window] - power[starts]) / window)
 
 
+def sounding_seconds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """How long ``audio`` sounds: the centre of its last RMS frame within 60 dB of the loudest (0 if silent)."""
+    rms = frame_rms(audio)
+    if rms.max() <= 0.0:
+        return 0.0
+    last = int(np.flatnonzero(rms > rms.max() * 10 ** (FLOOR_DB / 20))[-1])
+    return (last * RMS_HOP + RMS_WINDOW / 2) / sample_rate
+
+
 def _model_db(
     env: Envelope, note_seconds: float, gain_db: float, n_frames: int, sample_rate: int
 ) -> np.ndarray:
@@ -122,17 +132,15 @@ def _model_db(
     return gain_db + 10 * np.log10(np.maximum(mean_power, 1e-12))
 
 
-# Starting points of the fit (seconds, values); the least-squares fit is local, so it starts from each.
-_STARTS = (
-    {"decay": 0.3, "sustain": 0.7, "release": 0.1, "decay_power": -2.0},
-    {"decay": 1.0, "sustain": 0.3, "release": 1.0, "decay_power": -2.0},
-)
-
-
-def _start(name: str, variant: dict[str, float], measured: np.ndarray, times: np.ndarray) -> float:
-    if name == "attack":
-        return float(max(times[int(np.argmax(measured))], 1e-3))
-    return variant.get(name, 0.0)
+# The fit is local: it starts from the best points of this coarse grid (fields not in it keep base's value).
+_GRID = {
+    "attack": (0.002, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "decay": (0.05, 0.15, 0.4, 1.0, 3.0),
+    "sustain": (0.0, 0.3, 0.5, 0.7, 0.9, 1.0),
+    "release": (0.05, 0.3, 1.5),
+    "decay_power": (-2.0,),
+}
+_N_STARTS = 3
 
 
 def _bounds(name: str) -> tuple[float, float]:
@@ -149,6 +157,7 @@ def fit_envelope(
     note_seconds: float | None = None,
     fitted: Sequence[str] = FITTED,
     base: Envelope | None = None,
+    held_only: bool = False,
 ) -> tuple[Envelope, float]:
     """The Vital envelope (and key-off time) whose amplitude follows ``audio``'s, a note starting at sample 0.
 
@@ -156,8 +165,10 @@ def fit_envelope(
     init envelope by default). ``note_seconds`` fixes the key-off time when it is known; otherwise it is
     estimated too, and the envelope sounds as fitted only when the key is released at the estimated time:
     a key-off is seen only where the sound changes at it (a sound still ringing at the end of the clip fits
-    a late key-off with any release; a sound that died out before it, any key-off). Returns
-    ``(envelope, note_seconds)``. Raises ValueError for silent audio."""
+    a late key-off with any release; a sound that died out before it, any key-off). ``held_only`` fits the
+    frames before the key-off alone (for an envelope whose release is not fitted, so the tail does not pull
+    the sustain); it needs ``note_seconds``. Returns ``(envelope, note_seconds)``. Raises ValueError for
+    silent audio or ``held_only`` without ``note_seconds``."""
     from scipy.optimize import least_squares
 
     base = base or Envelope()
@@ -165,12 +176,16 @@ def fit_envelope(
     unknown = set(names) - set(Envelope.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown envelope fields {sorted(unknown)}; expected some of {FITTED}")
+    if held_only and note_seconds is None:
+        raise ValueError("held_only needs the key-off time (note_seconds)")
     rms = frame_rms(audio)
     if rms.max() <= 0.0:
         raise ValueError("cannot fit an envelope to silence")
     measured = np.maximum(20 * np.log10(np.maximum(rms / rms.max(), 1e-12)), FLOOR_DB)
-    times = (np.arange(len(rms)) * RMS_HOP + RMS_WINDOW / 2) / sample_rate
-    end = float(times[np.flatnonzero(measured > FLOOR_DB)[-1]])
+    if held_only:  # frames that end before the key-off
+        rms = rms[: max(1, int((note_seconds * sample_rate - RMS_WINDOW) // RMS_HOP) + 1)]
+        measured = measured[: len(rms)]
+    end = sounding_seconds(audio, sample_rate)
     free_off = note_seconds is None
 
     def unpack(p: np.ndarray) -> tuple[Envelope, float, float]:
@@ -182,10 +197,11 @@ def fit_envelope(
 
     lower = [_bounds(n)[0] for n in names] + [-30.0] + ([0.0] if free_off else [])
     upper = [_bounds(n)[1] for n in names] + [30.0] + ([max(end, 1e-3)] if free_off else [])
-    starts = []
-    for variant in _STARTS:
-        x0 = [float(np.clip(_start(n, variant, measured, times), *_bounds(n))) for n in names]
-        starts += [x0 + [0.0, end * f] for f in (0.3, 0.6, 0.9)] if free_off else [x0 + [0.0]]
+    axes = [_GRID.get(n, (getattr(base, n),)) for n in names] + [(0.0,)]
+    axes += [tuple(end * f for f in (0.3, 0.6, 0.9))] if free_off else []
+    grid = [np.clip(np.array(p, dtype=np.float64), lower, upper) for p in itertools.product(*axes)]
+    costs = [float(np.sum(residuals(p) ** 2)) for p in grid]
+    starts = [grid[i] for i in np.argsort(costs)[:_N_STARTS]]
     fits = [least_squares(residuals, x, bounds=(lower, upper), x_scale="jac", max_nfev=200) for x in starts]
     env, off, _ = unpack(min(fits, key=lambda r: r.cost).x)
     return env, off

@@ -16,7 +16,7 @@ Analysis (:func:`analyse_note`), on a mono 44.1 kHz recording:
    keyframes moves each harmonic's amplitude linearly.
 4. **Times.** Keyframe k sits at ``t_0 + (T - t_0) (k / (K - 1))^2`` after the onset: dense early, where
    timbre moves fastest. ``t_0`` is half a window (the first window starts at the onset); ``T`` is the key-off
-   time, the end of the sound less half a window, or 4 s, whichever comes first.
+   time, the end of the sound (60 dB under its peak) less half a window, or 4 s, whichever comes first.
 
 Preset (:func:`wavetable_base_preset`): the Tier-1 base preset with oscillator 1's table replaced (first
 keyframe at position 256, last at 0, blended by waveform) and one modulation outside Tier 1, in slot 2
@@ -57,7 +57,7 @@ import numpy as np
 
 from zoo.audio import SAMPLE_RATE
 from zoo.notes import Note, find_main_note, hz_to_midi
-from zoo.vital.envelope import SHORT_CONTROL_MAX, Envelope, fit_envelope, seconds_to_control
+from zoo.vital.envelope import SHORT_CONTROL_MAX, Envelope, fit_envelope, seconds_to_control, sounding_seconds
 from zoo.vital.harmonics import MIN_WINDOW, WINDOW_PERIODS, harmonics_at, refine_f0
 from zoo.vital.preset import base_preset, preset_from_vector, vector_from_preset
 from zoo.vital.spec import VitalParamSpec
@@ -140,12 +140,26 @@ def _keyframe_times(n_keyframes: int, t0: float, end: float) -> np.ndarray:
 
 
 def sustain_time(envelope: Envelope, note_seconds: float) -> float:
-    """A time inside the note's sustained part: the middle of [end of decay, key-off], or of [end of attack,
-    key-off] when the decay lasts until key-off."""
-    start = envelope.attack + envelope.decay
-    if note_seconds - start < 0.1:
-        start = envelope.attack
-    return 0.5 * (min(start, note_seconds) + note_seconds)
+    """A time in the note's sustained part: the middle of the span, between the end of the attack and the
+    key-off, where the envelope plays within 6 dB of its peak (a pad: the middle of the held note; a pluck:
+    early in its decay)."""
+    t = np.linspace(min(envelope.attack, note_seconds), note_seconds, 200)
+    loud = t[envelope.value(t, note_seconds) ** 2 >= 0.5]  # amplitude = value ** 2
+    return float(0.5 * (loud[0] + loud[-1])) if len(loud) else float(t[0])
+
+
+def note_segment(
+    audio: np.ndarray, note: Note | None, note_seconds: float | None, sample_rate: int = SAMPLE_RATE
+) -> tuple[Note, np.ndarray]:
+    """The note to analyse and its audio, from its onset: ``note`` up to its end (the next note's onset, or
+    where it fades 40 dB under its peak); without ``note``, the recording's main note, and when
+    ``note_seconds`` is known the recording is that one note held so long: everything from its onset (the
+    note finder may split one note with a gate or a wah into several)."""
+    if note is not None:
+        return note, audio[note.onset_sample : max(note.end_sample, note.onset_sample + 1)]
+    note = find_main_note(audio, sample_rate)
+    end = len(audio) if note_seconds is not None else max(note.end_sample, note.onset_sample + 1)
+    return note, audio[note.onset_sample : end]
 
 
 def _shared_phases(phases: np.ndarray, reference: int) -> np.ndarray:
@@ -194,17 +208,16 @@ def analyse_note(
 
     ``midi``: the note's MIDI pitch when known (see the module docstring). ``note_seconds``: how long the key
     was held, when known (a rendered target, a note of a phrase); otherwise it is estimated with the envelope,
-    and the preset sounds as analysed when played for ``analysis.note_seconds``. Raises ``AudioDecodeError``
-    for silent audio and ValueError for a bad argument."""
+    and the preset sounds as analysed when played for ``analysis.note_seconds``. Which audio is the note:
+    :func:`note_segment`. Raises ``AudioDecodeError`` for silent audio and ValueError for a bad argument."""
     if not 1 <= n_keyframes <= 64:
         raise ValueError(f"n_keyframes must be in 1..64, got {n_keyframes}")
     audio = np.asarray(audio, dtype=np.float32)
-    note = note or find_main_note(audio, sample_rate)
+    note, segment = note_segment(audio, note, note_seconds, sample_rate)
     f0, midi = note_pitch(note, midi)
-    segment = audio[note.onset_sample : max(note.end_sample, note.onset_sample + 1)]
     envelope, note_seconds = fit_envelope(segment, sample_rate, note_seconds=note_seconds)
     half_window = max(MIN_WINDOW, WINDOW_PERIODS * sample_rate / f0) / 2 / sample_rate
-    end = min(note_seconds, len(segment) / sample_rate - half_window, MAX_SWEEP_SECONDS)
+    end = min(note_seconds, sounding_seconds(segment, sample_rate) - half_window, MAX_SWEEP_SECONDS)
     times = _keyframe_times(n_keyframes, half_window, end)
     centres = note.onset_sample + np.round(times * sample_rate).astype(np.int64)
     f0 = refine_f0(audio, f0, centres, sample_rate=sample_rate)

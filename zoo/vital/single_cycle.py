@@ -2,10 +2,10 @@
 
 One waveform cycle of the sustained part of the recording becomes oscillator 1's whole wavetable, and
 ``env_1``'s attack, decay and sustain come from the recording's amplitude envelope; everything else is
-Vital's init preset (release and curve shapes included). The cycle is cut as such a tool cuts it: from a
-rising zero crossing near the middle of the sustained part (``zoo.vital.resynthesis.sustain_time``), one
-period at the detected pitch (YIN, ``zoo.notes``), read at 2048 evenly spaced points by linear
-interpolation. It is not band-limited beyond what Vital does when it plays a table, and a waveform that
+Vital's init preset (release and curve shapes included), so attack, decay and sustain are fitted to the
+held part of the note alone. The cycle is cut as such a tool cuts it: from a rising zero crossing near the
+middle of the sustained part (``zoo.vital.resynthesis.sustain_time``), one period at the detected pitch
+(YIN, ``zoo.notes``), read at 2048 evenly spaced points by linear interpolation. It is not band-limited beyond what Vital does when it plays a table, and a waveform that
 changes within the cycle leaves a step where the cycle wraps. An unpitched sound is cut the same way at
 YIN's best guess: the tool has no other mode.
 """
@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 
 from zoo.audio import SAMPLE_RATE
-from zoo.notes import find_main_note
 from zoo.vital.envelope import fit_envelope
 from zoo.vital.preset import init_preset, vector_from_preset
-from zoo.vital.resynthesis import note_pitch, sustain_time
+from zoo.vital.resynthesis import note_pitch, note_segment, sustain_time
 from zoo.vital.wavetable import WAVE_SIZE, wavetable_from_frames
 
 PRESET_NAME = "Single cycle"
@@ -57,11 +56,12 @@ def single_cycle_preset(
     at that note. ``note_seconds``: how long the key was held, when known (estimated otherwise). Raises
     ``AudioDecodeError`` for silent audio."""
     audio = np.asarray(audio, dtype=np.float32)
-    note = find_main_note(audio, sample_rate)
+    note, segment = note_segment(audio, None, note_seconds, sample_rate)
     f0, _ = note_pitch(note, midi)
-    segment = audio[note.onset_sample : max(note.end_sample, note.onset_sample + 1)]
+    if note_seconds is None:  # the key-off, from the whole envelope
+        _, note_seconds = fit_envelope(segment, sample_rate)
     fitted = ("attack", "decay", "sustain")
-    envelope, note_seconds = fit_envelope(segment, sample_rate, note_seconds=note_seconds, fitted=fitted)
+    envelope, _ = fit_envelope(segment, sample_rate, note_seconds=note_seconds, fitted=fitted, held_only=True)
     centre = note.onset_sample + int(sustain_time(envelope, note_seconds) * sample_rate)
     cycle = cut_cycle(audio, f0, centre, sample_rate)
     doc = init_preset()

@@ -86,3 +86,19 @@ def refine_f0(
     weight = np.abs(peaks) ** 2
     refined = float((weight * freqs * k).sum() / max(float((weight * k * k).sum()), 1e-30))
     return refined if abs(12 * math.log2(refined / f0_hz)) < 0.5 else f0_hz
+
+
+def harmonic_to_noise_db(
+    audio: np.ndarray, f0_hz: float, centres: np.ndarray, sample_rate: int = SAMPLE_RATE
+) -> float:
+    """How harmonic the frames centred on ``centres`` are at ``f0_hz``: the power at the harmonics' peaks
+    over the power half-way between them, in dB, the median over the frames. White noise reads about 5 dB
+    (each peak is the largest of several bins), a held synth tone 30 dB and more."""
+    n_harmonics = harmonic_limit(f0_hz, sample_rate)
+    if n_harmonics < 2:
+        return 0.0
+    spectra, _, peaks, per_bin = _harmonic_peaks(audio, f0_hz, centres, n_harmonics, sample_rate)
+    between = np.round((np.arange(1, n_harmonics) + 0.5) * f0_hz / per_bin).astype(np.int64)
+    valleys = np.abs(spectra[:, between]) ** 2  # (K, H - 1)
+    ratio = (np.abs(peaks[:, :-1]) ** 2).sum(axis=1) / np.maximum(valleys.sum(axis=1), 1e-30)
+    return float(np.median(10 * np.log10(np.maximum(ratio, 1e-30))))

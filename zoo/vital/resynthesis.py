@@ -26,11 +26,14 @@ jumping to 1, holding for ``t_0`` and falling linearly to 0 at ``T``. So ``wave_
 stays on the last one, after key-off too. Tier-1 vectors apply on top unchanged: oscillators 2 and 3 keep
 the basic shapes, and ``osc_1_wave_frame`` offsets the sweep.
 
-**Unpitched or noisy sounds** (``find_main_note`` finds no pitch: YIN voiced in under 30 % of the note's
-frames) fall back to noise: the base preset plays the init preset's white-noise sample (``sample_on``)
-into filter 1, and :func:`wavetable_vector` turns the oscillators off and filter 1 on as a 12 dB low pass at
-the cutoff whose response best fits the note's average spectrum, with the fitted ``env_1``. A pitched
-sound's noise (breath, bow) is not modelled.
+**Unpitched or noisy sounds** fall back to noise: when ``find_main_note`` finds no pitch (YIN voiced in
+under 30 % of the note's frames) and the harmonics at its best guess (or at ``midi``) stand less than 10 dB
+over the spectrum half-way between them (``zoo.vital.harmonics.harmonic_to_noise_db``: white noise reads
+~3 dB, a saw with as much noise as tone 8 dB, a five-voice supersaw 23 dB). Then the base preset plays the
+init preset's white-noise sample (``sample_on``) into filter 1, and :func:`wavetable_vector` turns the
+oscillators off and filter 1 on as a 12 dB low pass at the cutoff whose response best fits the note's
+average spectrum, with the fitted ``env_1``. A pitched sound's
+noise (breath, bow) is not modelled.
 
 Controls outside Tier 1 the analysis sets (:func:`sweep_controls`): ``env_3_*`` (the sweep's hold and
 time) and ``modulation_2_amount`` (its depth). What the analysis cannot know exactly and a search should
@@ -58,13 +61,14 @@ import numpy as np
 from zoo.audio import SAMPLE_RATE
 from zoo.notes import Note, find_main_note, hz_to_midi
 from zoo.vital.envelope import SHORT_CONTROL_MAX, Envelope, fit_envelope, seconds_to_control, sounding_seconds
-from zoo.vital.harmonics import MIN_WINDOW, WINDOW_PERIODS, harmonics_at, refine_f0
+from zoo.vital.harmonics import MIN_WINDOW, WINDOW_PERIODS, harmonic_to_noise_db, harmonics_at, refine_f0
 from zoo.vital.preset import base_preset, preset_from_vector, vector_from_preset
 from zoo.vital.spec import VitalParamSpec
 from zoo.vital.tier1 import tier1_spec
 from zoo.vital.wavetable import INTERPOLATE_WAVEFORMS, MAX_POSITION, harmonic_wave, wavetable_from_frames
 
 N_KEYFRAMES = 8
+MIN_HARMONIC_TO_NOISE_DB = 10.0  # pitched enough for a wavetable, whatever YIN says (white noise: ~3 dB)
 MAX_SWEEP_SECONDS = 4.0
 MIN_SWEEP_SECONDS = 0.02
 SWEEP_ENVELOPE = "env_3"
@@ -76,7 +80,7 @@ WAVETABLE_NAME = "From audio"
 class NoteAnalysis:
     """What :func:`analyse_note` measured. Times are seconds after the note's onset."""
 
-    pitched: bool
+    pitched: bool  # False: the noise fallback
     f0_hz: float
     midi: int  # the MIDI note the preset is played at
     tune: float  # semitones from ``midi`` to ``f0_hz`` (``osc_1_tune``)
@@ -87,6 +91,7 @@ class NoteAnalysis:
     amplitudes: np.ndarray  # (K, H) harmonic amplitudes, each frame at unit RMS
     phases: np.ndarray  # (H,) shared phases, fundamental at 0
     noise_cutoff: float  # filter_1_cutoff (semitones) of the noise fallback
+    harmonic_to_noise_db: float  # zoo.vital.harmonics.harmonic_to_noise_db at f0 over the keyframes
 
     @property
     def n_harmonics(self) -> int:
@@ -104,6 +109,7 @@ class NoteAnalysis:
         """A JSON-ready summary (no arrays)."""
         return {
             "pitched": self.pitched,
+            "harmonic_to_noise_db": round(self.harmonic_to_noise_db, 2),
             "f0_hz": round(self.f0_hz, 3),
             "midi": self.midi,
             "tune_semitones": round(self.tune, 4),
@@ -223,8 +229,9 @@ def analyse_note(
     f0 = refine_f0(audio, f0, centres, sample_rate=sample_rate)
     amplitudes, phases = harmonics_at(audio, f0, centres, sample_rate=sample_rate)
     reference = int(np.argmin(np.abs(times - sustain_time(envelope, note_seconds))))
+    hnr = harmonic_to_noise_db(audio, f0, centres, sample_rate)
     return NoteAnalysis(
-        pitched=bool(note.pitched),
+        pitched=bool(note.pitched) or hnr >= MIN_HARMONIC_TO_NOISE_DB,
         f0_hz=f0,
         midi=midi,
         tune=float(12 * math.log2(f0 / 440.0) + 69 - midi),
@@ -235,6 +242,7 @@ def analyse_note(
         amplitudes=_unit_rms(amplitudes),
         phases=_shared_phases(phases, reference),
         noise_cutoff=noise_cutoff(segment, sample_rate),
+        harmonic_to_noise_db=hnr,
     )
 
 

@@ -1,13 +1,13 @@
 """The ``single_cycle`` baseline: what the one public audio-to-Vital tool does, written in this project.
 
 One waveform cycle of the sustained part of the recording becomes oscillator 1's whole wavetable, and
-``env_1``'s attack, decay and sustain come from the recording's amplitude envelope; everything else is
-Vital's init preset (release and curve shapes included), so attack, decay and sustain are fitted to the
-held part of the note alone. The cycle is cut as such a tool cuts it: from a rising zero crossing near the
-middle of the sustained part (``zoo.vital.resynthesis.sustain_time``), one period at the detected pitch
-(YIN, ``zoo.notes``), read at 2048 evenly spaced points by linear interpolation. It is not band-limited beyond what Vital does when it plays a table, and a waveform that
-changes within the cycle leaves a step where the cycle wraps. An unpitched sound is cut the same way at
-YIN's best guess: the tool has no other mode.
+``env_1``'s attack, decay and sustain come from the recording's amplitude envelope; everything else is Vital's
+init preset (release and curve shapes included), so attack, decay and sustain are fitted to the held part of
+the note alone. The cycle is cut as such a tool cuts it: from a rising zero crossing near the middle of the
+sustained part (``zoo.vital.resynthesis.sustain_time``), one period at the detected pitch (YIN,
+``zoo.notes``), read at 2048 evenly spaced points by linear interpolation. It is not band-limited beyond what
+Vital does when it plays a table, and a waveform that changes within the cycle leaves a step where the cycle
+wraps. An unpitched sound is cut the same way at YIN's best guess: the tool has no other mode.
 """
 
 from __future__ import annotations

@@ -118,9 +118,7 @@ def sounding_seconds(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float
     return (last * RMS_HOP + RMS_WINDOW / 2) / sample_rate
 
 
-def _model_db(
-    env: Envelope, note_seconds: float, gain_db: float, n_frames: int, sample_rate: int
-) -> np.ndarray:
+def _model_db(env: Envelope, note_seconds: float, gain_db: float, n_frames: int, sample_rate: int) -> np.ndarray:
     """The modelled frame RMS in dB (model amplitude = value ** 2, smoothed as :func:`frame_rms` does)."""
     n = n_frames * RMS_HOP + RMS_WINDOW
     t = np.arange(0, n, _FINE) / sample_rate

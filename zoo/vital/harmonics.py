@@ -88,11 +88,9 @@ def refine_f0(
     return refined if abs(12 * math.log2(refined / f0_hz)) < 0.5 else f0_hz
 
 
-def harmonic_to_noise_db(
-    audio: np.ndarray, f0_hz: float, centres: np.ndarray, sample_rate: int = SAMPLE_RATE
-) -> float:
+def harmonic_to_noise_db(audio: np.ndarray, f0_hz: float, centres: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """How harmonic the frames centred on ``centres`` are at ``f0_hz``: the power at the harmonics' peaks
-    over the power half-way between them, in dB, the median over the frames. White noise reads about 5 dB
+    over the power half-way between them, in dB, the median over the frames. White noise reads about 3 dB
     (each peak is the largest of several bins), a held synth tone 30 dB and more."""
     n_harmonics = harmonic_limit(f0_hz, sample_rate)
     if n_harmonics < 2:

@@ -103,7 +103,12 @@ def evaluate_presets(presets_dir: Path, listing: str, notes: tuple[int, ...], li
                 except ZooError:  # a silent render is as far as it gets
                     distances[method] = float("nan")
             clips.append({"preset": name, "note": note, "distance": distances, "analysis": facts})
-    return {"clips": clips, "skipped": skipped, "median_render_seconds": float(np.median(render_seconds))}
+    return {
+        "clips": clips,
+        "skipped": skipped,
+        "median_render_seconds": float(np.median(render_seconds)),
+        "n_presets": len(names),
+    }
 
 
 def summarise(clips: list[dict]) -> dict:
@@ -199,9 +204,10 @@ def _markdown(summary: dict, others: list[dict], command: str, meta: dict) -> st
         "",
         f"Command (from the repository root, under the CPU lock): `{command}`",
         "",
-        f"{summary['n_paired']} clips ({summary['n_clips']} rendered; {len(meta['skipped'])} skipped as silent): "
-        "the 42 evaluation presets at MIDI 48/60/72, 1 s note in 2 s, velocity 0.8. Multi-scale spectral "
-        "distance to the target (lower is closer).",
+        f"{summary['n_paired']} clips where every method made sound ({summary['n_clips']} targets, "
+        f"{len(meta['skipped'])} skipped as silent): the {meta['n_presets']} presets of `{meta['list']}` at MIDI "
+        f"{meta['notes']}, 1 s note in 2 s, velocity 0.8. Multi-scale spectral distance to the target "
+        "(lower is closer).",
         "",
         "| method | mean | median | closer than init | closer than single_cycle |",
         "| --- | --- | --- | --- | --- |",
@@ -254,8 +260,10 @@ def main() -> None:
     others = other_sounds()
     load = f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
     meta = {"skipped": result["skipped"], "median_render_seconds": result["median_render_seconds"], "load": load}
+    meta |= {"n_presets": result["n_presets"], "list": args.list, "notes": args.notes}
     command = f"python -m benchmarks.wavetable_resynthesis --list {args.list} --notes {args.notes}"
     command += f" --limit {args.limit}" if args.limit else ""
+    command += f" --out {args.out.resolve().relative_to(ROOT)}" if args.out.resolve().is_relative_to(ROOT) else ""
     args.out.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "summary": summary, "non_vital": others, **meta, "clips": result["clips"]}
     (args.out / "wavetable.json").write_text(json.dumps(report, indent=1))

@@ -72,12 +72,14 @@ def preset_from_vector(
     categorical: np.ndarray,
     spec: VitalParamSpec | None = None,
     name: str = DEFAULT_PRESET_NAME,
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A complete ``.vital`` document for one Tier-1 vector.
 
     ``continuous``: (n_continuous,) in the normalized space (clipped to [0, 1]); ``categorical``:
-    (n_categorical,) option indices. Raises ValueError for a vector of the wrong length or an index
-    out of range.
+    (n_categorical,) option indices. ``base``: the document the vector's controls are written onto (a
+    copy is made; e.g. one with a wavetable taken from a recording), :func:`base_preset` by default.
+    Raises ValueError for a vector of the wrong length or an index out of range.
     """
     spec = spec or tier1_spec()
     continuous = np.asarray(continuous)
@@ -87,7 +89,7 @@ def preset_from_vector(
         raise ValueError("the continuous vector contains NaN or infinite values")
     raw = spec.denormalize(continuous)
     indices = spec.check_categorical(np.asarray(categorical).reshape(-1))
-    doc = base_preset(spec)
+    doc = base_preset(spec) if base is None else copy.deepcopy(base)
     doc["preset_name"] = name
     settings = doc["settings"]
     for p, value in zip(spec.continuous, raw, strict=True):

@@ -3,6 +3,11 @@
 Mean over FFT sizes 2048, 1024, 512, 256, 128, 64 (Hann window, 75 % overlap) of the mean absolute
 difference between log(|STFT| + 1e-5) of the two clips, computed on the mono mix after both clips are
 loudness-normalised by ``zoo.audio.normalize_loudness``. 0 means identical spectra; larger is further.
+
+:func:`mfcc_distance` is a second, independent measure for what optimises the first (the preset search):
+the mean Euclidean distance between the frames' 20 MFCCs (librosa's defaults: 2048-point frames, hop 512,
+128 Slaney mel bands, power in dB clipped 80 dB under the peak, orthonormal DCT-II), after the same
+loudness normalisation.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from zoo.audio import normalize_loudness
+from zoo.audio import FrontEndConfig, mel_filterbank, normalize_loudness
 
 FFT_SIZES = (2048, 1024, 512, 256, 128, 64)
 LOG_EPS = 1e-5
@@ -22,11 +27,8 @@ def _log_mag(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.log(spec.abs() + LOG_EPS)
 
 
-def multiscale_spectral_distance(a: np.ndarray, b: np.ndarray, normalize: bool = True) -> float:
-    """Distance between two clips at the same sample rate; mono (n,) or (channels, n) arrays.
-
-    The clips are cut to the shorter length. With ``normalize`` both are loudness-normalised first
-    (a silent clip raises ``AudioDecodeError``)."""
+def _matched_pair(a: np.ndarray, b: np.ndarray, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mono mixes cut to the shorter length, loudness-normalised when asked: two 1-D tensors."""
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     a = a.mean(axis=0) if a.ndim == 2 else a
@@ -35,6 +37,41 @@ def multiscale_spectral_distance(a: np.ndarray, b: np.ndarray, normalize: bool =
     a, b = a[:n], b[:n]
     if normalize:
         a, b = normalize_loudness(a), normalize_loudness(b)
-    ta, tb = torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))
+    return torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))
+
+
+def multiscale_spectral_distance(a: np.ndarray, b: np.ndarray, normalize: bool = True) -> float:
+    """Distance between two clips at the same sample rate; mono (n,) or (channels, n) arrays.
+
+    The clips are cut to the shorter length. With ``normalize`` both are loudness-normalised first
+    (a silent clip raises ``AudioDecodeError``)."""
+    ta, tb = _matched_pair(a, b, normalize)
     dists = [(_log_mag(ta, s) - _log_mag(tb, s)).abs().mean() for s in FFT_SIZES]
     return float(torch.stack(dists).mean())
+
+
+N_MFCC = 20
+
+
+def mfcc(audio: torch.Tensor, n_mfcc: int = N_MFCC) -> torch.Tensor:
+    """MFCCs of a 44.1 kHz mono clip, as ``librosa.feature.mfcc`` computes them by default: (n_mfcc, frames)."""
+    cfg = FrontEndConfig()
+    window = torch.hann_window(cfg.n_fft, dtype=torch.float64)
+    spec = torch.stft(
+        audio.double(), cfg.n_fft, cfg.hop_length, window=window, center=True, pad_mode="constant", return_complex=True
+    )
+    mel = torch.from_numpy(mel_filterbank(cfg)) @ spec.abs().square()  # (128, frames)
+    db = 10.0 * torch.log10(mel.clamp_min(1e-10))
+    db = torch.maximum(db, db.max() - 80.0)
+    n = db.shape[0]
+    k = torch.arange(n, dtype=torch.float64)
+    dct = torch.cos(torch.pi / n * (k[None, :] + 0.5) * k[:n_mfcc, None]) * (2.0 / n) ** 0.5  # orthonormal DCT-II
+    dct[0] /= 2.0**0.5
+    return dct @ db
+
+
+def mfcc_distance(a: np.ndarray, b: np.ndarray, normalize: bool = True) -> float:
+    """Mean over frames of the Euclidean distance between the two clips' MFCC vectors (see the module doc);
+    same conventions as :func:`multiscale_spectral_distance`."""
+    ta, tb = _matched_pair(a, b, normalize)
+    return float((mfcc(ta) - mfcc(tb)).norm(dim=0).mean())

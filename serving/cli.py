@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from zoo.console import console, err_console, user_errors
+from zoo.matching import DEFAULT_SEARCH_SECONDS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -55,6 +56,12 @@ def serve_cmd(
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
     max_payload_mb: Annotated[float, typer.Option("--max-payload-mb", help="Largest request body.")] = 32.0,
     log_level: Annotated[str, typer.Option("--log-level", help="Server log level.")] = "info",
+    max_search_seconds: Annotated[
+        float, typer.Option("--max-search-seconds", help="Longest preset search a request may ask for (0: none).")
+    ] = 30.0,
+    search_workers: Annotated[
+        int | None, typer.Option("--search-workers", help="Render processes for searches (default: one per core).")
+    ] = None,
 ) -> None:
     """Serve audio -> Vital preset over HTTP (POST /predict, GET /health, docs at /docs).
 
@@ -77,6 +84,8 @@ def serve_cmd(
         max_payload_mb=max_payload_mb,
         log_level=log_level,
         api_key=os.environ.get(API_KEY_ENV) or None,
+        max_search_seconds=max_search_seconds,
+        search_workers=search_workers,
     )
     accelerator, why = resolve_device(config.backend, config.device)
     server = build_server(config, accelerator, _threads_per_worker(workers) if accelerator == "cpu" else None)
@@ -104,8 +113,20 @@ def predict_cmd(
     backend: BackendOpt = BackendChoice.onnx,
     device: DeviceOpt = DeviceChoice.auto,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
+    search_seconds: Annotated[
+        str,
+        typer.Option(
+            "--search-seconds",
+            help="Seconds per recording to search for a closer preset, rendering candidates with Vital "
+            "(0: the network's preset alone).",
+        ),
+    ] = f"{DEFAULT_SEARCH_SECONDS:g}",
+    search_workers: Annotated[
+        int | None, typer.Option("--search-workers", help="Render processes of the search (default: one per core).")
+    ] = None,
 ) -> None:
-    """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP."""
+    """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP, then a search
+    for a closer preset with Vital renders in the loop."""
     import base64
 
     from rich.table import Table
@@ -116,6 +137,7 @@ def predict_cmd(
     from zoo.artifact import latest_artifact, load_artifact
     from zoo.errors import ZooError
 
+    seconds = _search_budget(search_seconds)
     bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
     presets = PresetDecoder(bundle.card)
@@ -124,34 +146,115 @@ def predict_cmd(
     previewer = PreviewRenderer(presets.spec) if preview else None
     console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False, soft_wrap=True)
     out.mkdir(parents=True, exist_ok=True)
+    searcher = _FileSearch(bundle, presets, seconds, search_workers) if seconds > 0 else None
 
     table = Table(title="Predicted presets")
-    for col in ("recording", "note", "onset s", "preset", "spectral distance"):
+    columns = ("recording", "note", "onset s", "preset", "spectral distance")
+    for col in columns[:4] + (("distance: network -> search",) if searcher else ()) + columns[4:]:
         table.add_column(col)
     failed = 0
     used: set[str] = set()
-    for path in audio:
-        try:
-            prepared = prepare_recording(path, limits)
-        except (ZooError, ValueError, OSError) as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
-            failed += 1
-            continue
-        outputs = runtime.run(prepared.clip[None])
-        prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
-        stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
-        used.add(stem)
-        target = out / f"{stem}.vital"
-        target.write_text(json.dumps(prediction.document))
-        distance = ""
-        if previewer is not None:
-            result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
-            (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
-            distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
-        note = prepared.note
-        onset = f"{note.onset_sample / note.sample_rate:.3f}"
-        table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, distance)
+    try:
+        for path in audio:
+            try:
+                prepared = prepare_recording(path, limits)
+            except (ZooError, ValueError, OSError) as e:
+                err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
+                failed += 1
+                continue
+            outputs = runtime.run(prepared.clip[None])
+            prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
+            stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
+            used.add(stem)
+            target = out / f"{stem}.vital"
+            searched = (
+                searcher.run(path.name, prepared, outputs, prediction.document["preset_name"]) if searcher else None
+            )
+            target.write_text(json.dumps(searched.document if searched else prediction.document))
+            distance = ""
+            if previewer is not None:
+                if searched is not None and searcher is not None:
+                    result = searcher.preview(searched)
+                else:
+                    result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
+                (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
+                distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
+            note = prepared.note
+            onset = f"{note.onset_sample / note.sample_rate:.3f}"
+            row = [path.name, f"{note.name} ({note.midi})", onset, target.name]
+            table.add_row(*row, *([_search_cell(searched)] if searcher else []), distance)
+    finally:
+        if searcher is not None:
+            searcher.close()
     console.print(table)
     console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:
         raise typer.Exit(code=1)
+
+
+def _search_budget(text: str) -> float:
+    """``--search-seconds`` as a number of seconds (0 .. 3600); a one-line error otherwise."""
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 <= seconds <= 3600):
+        raise ValueError(f"`--search-seconds` must be a number of seconds from 0 to 3600, got {text!r}")
+    return seconds
+
+
+def _search_cell(result) -> str:
+    if result is None:
+        return ""
+    network = dict(result.proposals).get("model")
+    start = f"{network.distance:.3f}" if network is not None and not network.failed else "silent"
+    return f"{start} -> {result.distance_end:.3f} ({result.renders} renders)"
+
+
+class _FileSearch:
+    """``zoo predict``'s search: one render pool for every file, a progress bar showing the best distance."""
+
+    def __init__(self, bundle, presets, seconds: float, workers: int | None) -> None:
+        from zoo.matching import NeighbourIndex, RenderPool
+
+        self.presets, self.seconds = presets, seconds
+        self.neighbours = NeighbourIndex.from_artifact(bundle, presets.spec)
+        with console.status("starting the render workers of the search ..."):
+            self.pool = RenderPool(workers, presets.spec)
+
+    def run(self, label: str, prepared, outputs, name: str):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from zoo.matching import Target, match
+        from zoo.matching.target import note_target
+
+        self.note = note_target(prepared.clip, prepared.note)
+        continuous = outputs[self.presets.continuous_index][0]
+        logits = [outputs[i][0] for i in self.presets.categorical_index]
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"searching {label}", total=self.seconds)
+
+            def show(progress, best) -> None:
+                bar.update(task, completed=progress.seconds, description=f"{label}: best {progress.best_distance:.3f}")
+
+            return match(
+                Target((self.note,)),
+                self.pool,
+                continuous=continuous,
+                logits=logits,
+                neighbours=self.neighbours,
+                seconds=self.seconds,
+                on_progress=show,
+                name=name,
+            )
+
+    def preview(self, result) -> dict:
+        from serving.search import preview
+
+        return preview(self.pool, result.best, self.note)
+
+    def close(self) -> None:
+        self.pool.close()

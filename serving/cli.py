@@ -217,18 +217,30 @@ class _FileSearch:
     """``zoo predict``'s search: one render pool for every file, a progress bar showing the best distance."""
 
     def __init__(self, bundle, presets, seconds: float, workers: int | None) -> None:
-        from zoo.matching import NeighbourIndex, RenderPool
+        from concurrent.futures import ThreadPoolExecutor
+
+        from zoo.matching import NeighbourIndex
 
         self.presets, self.seconds = presets, seconds
         self.neighbours = NeighbourIndex.from_artifact(bundle, presets.spec)
-        with console.status("starting the render workers of the search ..."):
-            self.pool = RenderPool(workers, presets.spec)
+        # The workers start (a few seconds) while the first recording is decoded and predicted.
+        self._starter = ThreadPoolExecutor(1)
+        self._pool = self._starter.submit(_start_pool, workers, presets.spec)
+
+    @property
+    def pool(self):
+        if not self._pool.done():
+            with console.status("starting the render workers of the search ..."):
+                self._pool.exception()
+        return self._pool.result()
 
     def run(self, label: str, prepared, outputs, name: str):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         from zoo.matching import Target, match
         from zoo.matching.target import note_target
+
+        pool = self.pool
 
         self.note = note_target(prepared.clip, prepared.note)
         continuous = outputs[self.presets.continuous_index][0]
@@ -242,7 +254,7 @@ class _FileSearch:
 
             return match(
                 Target((self.note,)),
-                self.pool,
+                pool,
                 continuous=continuous,
                 logits=logits,
                 neighbours=self.neighbours,
@@ -257,4 +269,13 @@ class _FileSearch:
         return preview(self.pool, result.best, self.note)
 
     def close(self) -> None:
-        self.pool.close()
+        self._starter.shutdown()
+        if self._pool.exception() is None:
+            self._pool.result().close()
+
+
+def _start_pool(workers: int | None, spec):
+    import zoo.matching.matcher  # noqa: F401 - its imports (cma) take seconds: here, not in the first search
+    from zoo.matching import RenderPool
+
+    return RenderPool(workers, spec)

@@ -15,7 +15,7 @@ from zoo.matching import (
     init_candidate,
     model_candidates,
     propose,
-    search,
+    run_search,
 )
 from zoo.matching.search import searched_parameters
 from zoo.vital import tier1_spec
@@ -58,7 +58,7 @@ def test_search_improves_and_never_returns_worse_than_the_start():
     goal = np.random.default_rng(0).uniform(0.2, 0.8, SPEC.n_continuous)
     objective = Quadratic(goal)
     start = _start()
-    result = search(objective, [start], SearchConfig(seconds=None, max_renders=300))
+    result = run_search(objective, [start], SearchConfig(seconds=None, max_renders=300))
     assert result.start == "start"
     assert result.distance_end < 0.7 * result.distance_start
     assert [p.best_distance for p in result.history] == sorted((p.best_distance for p in result.history), reverse=True)
@@ -69,14 +69,14 @@ def test_search_improves_and_never_returns_worse_than_the_start():
         def __call__(self, candidates, deadline=None):
             return [Score(0.1 if c.label == "start" else 5.0) for c in candidates]
 
-    result = search(OnlyStart(goal), [start], SearchConfig(seconds=None, max_renders=60))
+    result = run_search(OnlyStart(goal), [start], SearchConfig(seconds=None, max_renders=60))
     assert result.best is start and result.distance_end == result.distance_start == 0.1
 
 
 def test_search_starts_from_the_best_proposal_and_keeps_every_proposal_score():
     goal = np.full(SPEC.n_continuous, 0.3)
     near, far = _start(0.32), _start(0.9).replace(label="far")
-    result = search(Quadratic(goal), [far, near], SearchConfig(seconds=None, max_renders=2))
+    result = run_search(Quadratic(goal), [far, near], SearchConfig(seconds=None, max_renders=2))
     assert result.start == "start"
     assert [label for label, _ in result.proposals] == ["far", "start"]
     assert result.proposals[1][1].distance == pytest.approx(result.distance_start)
@@ -87,7 +87,7 @@ def test_same_seed_and_scores_give_the_same_candidates():
     runs = []
     for seed in (3, 3, 4):
         objective = Quadratic(goal)
-        result = search(objective, [_start()], SearchConfig(seconds=None, max_renders=120, seed=seed))
+        result = run_search(objective, [_start()], SearchConfig(seconds=None, max_renders=120, seed=seed))
         runs.append((np.array(objective.asked), result.distance_end))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
@@ -99,7 +99,7 @@ def test_the_time_budget_holds(budget):
     render = 0.02
     objective = Quadratic(np.full(SPEC.n_continuous, 0.3), seconds_per_render=render)
     t0 = time.monotonic()
-    result = search(objective, [_start(), _start(0.6)], SearchConfig(seconds=budget, patience=10**6))
+    result = run_search(objective, [_start(), _start(0.6)], SearchConfig(seconds=budget, patience=10**6))
     wall = time.monotonic() - t0
     assert result.stop_reason == "budget"
     assert result.seconds <= budget * 1.1 + render + 0.01
@@ -112,7 +112,7 @@ def test_the_render_budget_holds_and_counts_renders_per_note():
         renders_per_candidate = 2
 
     objective = TwoNotes(np.full(SPEC.n_continuous, 0.3))
-    result = search(objective, [_start()], SearchConfig(seconds=None, max_renders=51))
+    result = run_search(objective, [_start()], SearchConfig(seconds=None, max_renders=51))
     assert result.renders <= 51 and result.renders == 2 * len(objective.asked)
 
 
@@ -121,7 +121,7 @@ def test_early_stop_when_the_best_stops_improving():
         def __call__(self, candidates, deadline=None):
             return [Score(1.0 if c.label == "start" else 1.0 + self.rng.random()) for c in candidates]
 
-    result = search(NoBetter(np.zeros(1)), [_start()], SearchConfig(seconds=None, max_renders=10_000, patience=4))
+    result = run_search(NoBetter(np.zeros(1)), [_start()], SearchConfig(seconds=None, max_renders=10_000, patience=4))
     assert result.stop_reason == "no improvement"
     assert result.renders == 1 + 4 * SearchConfig().popsize
 
@@ -134,7 +134,7 @@ def test_failed_candidates_rank_last_and_are_counted():
             scores = super().__call__(candidates, deadline)
             return [Score(FAILED_DISTANCE, "silent render") if i % 2 else s for i, s in enumerate(scores)]
 
-    result = search(HalfFail(goal), [_start()], SearchConfig(seconds=None, max_renders=100))
+    result = run_search(HalfFail(goal), [_start()], SearchConfig(seconds=None, max_renders=100))
     assert result.failed_renders > 0
     assert result.distance_end < FAILED_DISTANCE
 
@@ -146,7 +146,7 @@ def test_search_moves_only_audible_parameters():
     assert "osc_1_level" in names and "filter_1_cutoff" in names and "env_1_attack" in names
     assert "osc_2_level" not in names and "reverb_size" not in names
     objective = Quadratic(np.full(SPEC.n_continuous, 0.3))
-    search(objective, [start], SearchConfig(seconds=None, max_renders=40))
+    run_search(objective, [start], SearchConfig(seconds=None, max_renders=40))
     moved = np.flatnonzero(np.ptp(np.array(objective.asked), axis=0) > 0)
     assert set(moved) <= set(dims)
 

@@ -27,12 +27,14 @@ def _log_mag(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return torch.log(spec.abs() + LOG_EPS)
 
 
+def _mono(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x.mean(axis=0) if x.ndim == 2 else x
+
+
 def _matched_pair(a: np.ndarray, b: np.ndarray, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Mono mixes cut to the shorter length, loudness-normalised when asked: two 1-D tensors."""
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    a = a.mean(axis=0) if a.ndim == 2 else a
-    b = b.mean(axis=0) if b.ndim == 2 else b
+    a, b = _mono(a), _mono(b)
     n = min(a.shape[-1], b.shape[-1])
     a, b = a[:n], b[:n]
     if normalize:
@@ -46,8 +48,33 @@ def multiscale_spectral_distance(a: np.ndarray, b: np.ndarray, normalize: bool =
     The clips are cut to the shorter length. With ``normalize`` both are loudness-normalised first
     (a silent clip raises ``AudioDecodeError``)."""
     ta, tb = _matched_pair(a, b, normalize)
-    dists = [(_log_mag(ta, s) - _log_mag(tb, s)).abs().mean() for s in FFT_SIZES]
+    return _distance([_log_mag(ta, s) for s in FFT_SIZES], tb)
+
+
+def _distance(reference: list[torch.Tensor], tb: torch.Tensor) -> float:
+    dists = [(ref - _log_mag(tb, s)).abs().mean() for ref, s in zip(reference, FFT_SIZES, strict=True)]
     return float(torch.stack(dists).mean())
+
+
+class SpectralReference:
+    """One clip's side of :func:`multiscale_spectral_distance`, computed once, for a clip compared with many
+    others (a search's target): ``SpectralReference(a).distance(b) == multiscale_spectral_distance(a, b)``
+    at half the STFTs. Raises ``AudioDecodeError`` for a silent clip when ``normalize``."""
+
+    def __init__(self, clip: np.ndarray, normalize: bool = True) -> None:
+        clip = _mono(clip)
+        self.clip = normalize_loudness(clip) if normalize else clip
+        self.normalize = normalize
+        t = torch.from_numpy(np.array(self.clip, dtype=np.float32))
+        self._log_mags = [_log_mag(t, s) for s in FFT_SIZES]
+
+    def distance(self, other: np.ndarray) -> float:
+        """The distance of ``other`` to this clip (see :func:`multiscale_spectral_distance`)."""
+        b = _mono(other)
+        if b.shape[-1] != self.clip.shape[-1]:  # cut to the shorter one: the reference does not apply
+            return multiscale_spectral_distance(self.clip, b, self.normalize)
+        b = normalize_loudness(b) if self.normalize else b
+        return _distance(self._log_mags, torch.from_numpy(np.ascontiguousarray(b)))
 
 
 N_MFCC = 20

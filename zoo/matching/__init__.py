@@ -30,7 +30,7 @@ _LAZY = {
     "Progress": "zoo.matching.search",
     "SearchConfig": "zoo.matching.search",
     "SearchResult": "zoo.matching.search",
-    "search": "zoo.matching.search",
+    "run_search": "zoo.matching.search",
     "Target": "zoo.matching.target",
     "TargetNote": "zoo.matching.target",
 }

@@ -13,7 +13,7 @@ from zoo.matching import DEFAULT_SEARCH_SECONDS
 from zoo.matching.candidates import propose
 from zoo.matching.neighbours import NeighbourIndex
 from zoo.matching.pool import RenderPool
-from zoo.matching.search import ProgressCallback, SearchConfig, SearchResult, search
+from zoo.matching.search import ProgressCallback, SearchConfig, SearchResult, run_search
 from zoo.matching.target import Target
 
 N_NEIGHBOURS = 2
@@ -44,7 +44,7 @@ def match(
     proposals = propose(pool.spec, continuous, logits, near, base=base)
     base_config = config or SearchConfig()
     config = SearchConfig(**{**base_config.__dict__, "seconds": seconds, "max_renders": max_renders, "seed": seed})
-    return search(pool.objective(target), proposals, config, pool.spec, on_progress, name)
+    return run_search(pool.objective(target), proposals, config, pool.spec, on_progress, name)
 
 
 SEARCH_METHODS = ("model+search", "init+search")

@@ -26,7 +26,6 @@ import numpy as np
 from zoo.errors import AudioDecodeError
 from zoo.matching.candidates import Candidate
 from zoo.matching.target import Target, TargetNote
-from zoo.spectral import multiscale_spectral_distance
 
 # The log-magnitude L1 of a -20 dBFS clip against digital silence is about 12: 100 is above any real distance.
 FAILED_DISTANCE = 100.0
@@ -62,9 +61,10 @@ class Objective(Protocol):
 
 
 def note_distance(note: TargetNote, audio: np.ndarray) -> Score:
-    """The distance of a render of ``note`` (as long as its clip) to the clip."""
+    """The distance of a render of ``note`` (as long as its clip) to the clip:
+    ``multiscale_spectral_distance(note.clip, audio)``, with the clip's side computed once."""
     try:
-        distance = multiscale_spectral_distance(note.clip, audio)
+        distance = note.reference.distance(audio)
     except AudioDecodeError:
         return failed(f"silent render at MIDI {note.midi}")
     if not math.isfinite(distance):

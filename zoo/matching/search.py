@@ -154,7 +154,7 @@ def searched_parameters(candidate: Candidate, spec: VitalParamSpec, audible_only
     return np.flatnonzero(on == 1)
 
 
-def search(
+def run_search(
     objective: Objective,
     proposals: Sequence[Candidate],
     config: SearchConfig | None = None,

@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from zoo.audio import SAMPLE_RATE, normalize_loudness
+from zoo.spectral import SpectralReference
 
 DEFAULT_VELOCITY = 0.8
 MIN_NOTE_SECONDS = 0.05  # a note detected shorter than this is held this long
@@ -52,6 +53,17 @@ class TargetNote:
     def render_seconds(self) -> float:
         """How long a candidate is rendered: as long as the clip, no longer."""
         return self.clip.size / SAMPLE_RATE
+
+    @cached_property
+    def reference(self) -> SpectralReference:
+        """The clip's spectra, computed once per process: each candidate's distance costs half the STFTs."""
+        return SpectralReference(self.clip)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "reference"}  # recomputed where it is needed
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
 
 @dataclass(frozen=True, eq=False)

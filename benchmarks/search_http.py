@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from benchmarks.baseline_server import free_port
 from benchmarks.http_load import check_health
 from benchmarks.latency import LatencyStats
 from benchmarks.machine import cpu_model, load_average
@@ -30,14 +29,8 @@ from benchmarks.recording import synth_recording
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(artifact: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "zoo.cli", "serve", str(artifact), "--port", str(port), "--log-level", "warning"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,11 +103,8 @@ def run(artifact: Path, n: int, search_seconds: float, out: Path) -> dict:
             t.join()
         alone += _fast_round(base, body, n)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        proc.terminate()  # SIGTERM: zoo serve shuts its workers down
+        proc.wait(timeout=60)
     stats_alone, stats_busy = LatencyStats.of(alone), LatencyStats.of(busy)
     report = {
         "command": f"python -m benchmarks.search_http {artifact} --requests {n} --search-seconds {search_seconds:g}",

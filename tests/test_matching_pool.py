@@ -74,6 +74,14 @@ def test_silent_raising_and_crashing_candidates_score_worst_and_crash_nothing(po
     assert not any(s.failed for s in again)
 
 
+def test_a_base_vital_refuses_fails_that_candidate_only(pool, sound):
+    target, truth = sound
+    refused = truth.replace(base={"settings": {"volume": 1.0, "wavetables": "not a wavetable"}}, label="refused")
+    scores = pool.score([refused, truth, refused, truth], target)
+    assert [s.failed for s in scores] == [True, False, True, False]
+    assert "Vital rejected" in scores[0].error
+
+
 def test_deadline_drops_candidates_no_worker_has_started(pool, sound):
     target, truth = sound
     t0 = time.monotonic()

@@ -134,10 +134,11 @@ def predict_cmd(
     from serving.backends import create_backend, resolve_device
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
+    from serving.search import FileSearch, search_budget, search_cell
     from zoo.artifact import latest_artifact, load_artifact
     from zoo.errors import ZooError
 
-    seconds = _search_budget(search_seconds)
+    seconds = search_budget(search_seconds)
     bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
     presets = PresetDecoder(bundle.card)
@@ -146,7 +147,7 @@ def predict_cmd(
     previewer = PreviewRenderer(presets.spec) if preview else None
     console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False, soft_wrap=True)
     out.mkdir(parents=True, exist_ok=True)
-    searcher = _FileSearch(bundle, presets, seconds, search_workers) if seconds > 0 else None
+    searcher = FileSearch(bundle, presets, seconds, search_workers) if seconds > 0 else None
 
     table = Table(title="Predicted presets")
     columns = ("recording", "note", "onset s", "preset", "spectral distance")
@@ -154,128 +155,35 @@ def predict_cmd(
         table.add_column(col)
     failed = 0
     used: set[str] = set()
-    try:
-        for path in audio:
-            try:
-                prepared = prepare_recording(path, limits)
-            except (ZooError, ValueError, OSError) as e:
-                err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
-                failed += 1
-                continue
-            outputs = runtime.run(prepared.clip[None])
-            prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
-            stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
-            used.add(stem)
-            target = out / f"{stem}.vital"
-            searched = (
-                searcher.run(path.name, prepared, outputs, prediction.document["preset_name"]) if searcher else None
-            )
-            target.write_text(json.dumps(searched.document if searched else prediction.document))
-            distance = ""
-            if previewer is not None:
-                if searched is not None and searcher is not None:
-                    result = searcher.preview(searched)
-                else:
-                    result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
-                (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
-                distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
-            note = prepared.note
-            onset = f"{note.onset_sample / note.sample_rate:.3f}"
-            row = [path.name, f"{note.name} ({note.midi})", onset, target.name]
-            table.add_row(*row, *([_search_cell(searched)] if searcher else []), distance)
-    finally:
-        if searcher is not None:
-            searcher.close()
+    for path in audio:
+        try:
+            prepared = prepare_recording(path, limits)
+        except (ZooError, ValueError, OSError) as e:
+            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)  # names the file
+            failed += 1
+            continue
+        outputs = runtime.run(prepared.clip[None])
+        prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
+        stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
+        used.add(stem)
+        target = out / f"{stem}.vital"
+        searched = searcher.run(path.name, prepared, outputs, prediction.document["preset_name"]) if searcher else None
+        target.write_text(json.dumps(searched.document if searched else prediction.document))
+        distance = ""
+        if previewer is not None:
+            if searched is not None and searcher is not None:
+                result = searcher.preview(searched)
+            else:
+                result = previewer.preview(prediction, prepared.note.midi, prepared.clip)
+            (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
+            distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
+        note = prepared.note
+        onset = f"{note.onset_sample / note.sample_rate:.3f}"
+        searched_cell = [search_cell(searched)] if searcher else []
+        table.add_row(path.name, f"{note.name} ({note.midi})", onset, target.name, *searched_cell, distance)
+    if searcher is not None:
+        searcher.close()  # on an error, the workers (daemon processes) end with this process
     console.print(table)
     console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:
         raise typer.Exit(code=1)
-
-
-def _search_budget(text: str) -> float:
-    """``--search-seconds`` as a number of seconds (0 .. 3600); a one-line error otherwise."""
-    import math
-
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 <= seconds <= 3600):
-        raise ValueError(f"`--search-seconds` must be a number of seconds from 0 to 3600, got {text!r}")
-    return seconds
-
-
-def _search_cell(result) -> str:
-    if result is None:
-        return ""
-    network = dict(result.proposals).get("model")
-    start = f"{network.distance:.3f}" if network is not None and not network.failed else "silent"
-    return f"{start} -> {result.distance_end:.3f} ({result.renders} renders)"
-
-
-class _FileSearch:
-    """``zoo predict``'s search: one render pool for every file, a progress bar showing the best distance."""
-
-    def __init__(self, bundle, presets, seconds: float, workers: int | None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from zoo.matching import NeighbourIndex
-
-        self.presets, self.seconds = presets, seconds
-        self.neighbours = NeighbourIndex.from_artifact(bundle, presets.spec)
-        # The workers start (a few seconds) while the first recording is decoded and predicted.
-        self._starter = ThreadPoolExecutor(1)
-        self._pool = self._starter.submit(_start_pool, workers, presets.spec)
-
-    @property
-    def pool(self):
-        if not self._pool.done():
-            with console.status("starting the render workers of the search ..."):
-                self._pool.exception()
-        return self._pool.result()
-
-    def run(self, label: str, prepared, outputs, name: str):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from zoo.matching import Target, match
-        from zoo.matching.target import note_target
-
-        pool = self.pool
-
-        self.note = note_target(prepared.clip, prepared.note)
-        continuous = outputs[self.presets.continuous_index][0]
-        logits = [outputs[i][0] for i in self.presets.categorical_index]
-        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"searching {label}", total=self.seconds)
-
-            def show(progress, best) -> None:
-                bar.update(task, completed=progress.seconds, description=f"{label}: best {progress.best_distance:.3f}")
-
-            return match(
-                Target((self.note,)),
-                pool,
-                continuous=continuous,
-                logits=logits,
-                neighbours=self.neighbours,
-                seconds=self.seconds,
-                on_progress=show,
-                name=name,
-            )
-
-    def preview(self, result) -> dict:
-        from serving.search import preview
-
-        return preview(self.pool, result.best, self.note)
-
-    def close(self) -> None:
-        self._starter.shutdown()
-        if self._pool.exception() is None:
-            self._pool.result().close()
-
-
-def _start_pool(workers: int | None, spec):
-    import zoo.matching.matcher  # noqa: F401 - its imports (cma) take seconds: here, not in the first search
-    from zoo.matching import RenderPool
-
-    return RenderPool(workers, spec)

@@ -1,4 +1,6 @@
-"""Searching requests (``search_seconds`` > 0): the preset search runs in the HTTP process, outside the batch.
+"""The preset search in the server and in ``zoo predict``.
+
+Searching requests (``search_seconds`` > 0): the search runs in the HTTP process, outside the batch.
 
 The inference worker answers a searching request like any other (one batched model step), but instead of
 the final JSON it returns a :class:`SearchingResponse`: the fast-path answer plus what the search needs (the
@@ -217,3 +219,100 @@ def attach(app: Any, svc: SearchService) -> None:
             svc.close()
 
     app.router.lifespan_context = lifespan
+
+
+# ------------------------------------------------------------------------------------------------------
+# zoo predict
+
+
+def search_budget(text: str) -> float:
+    """``--search-seconds`` as a number of seconds (0 .. 3600); a one-line error otherwise."""
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 <= seconds <= 3600):
+        raise ValueError(f"`--search-seconds` must be a number of seconds from 0 to 3600, got {text!r}")
+    return seconds
+
+
+def search_cell(result: Any) -> str:
+    """``zoo predict``'s table cell: the network's distance -> the search's, and the renders it took."""
+    if result is None:
+        return ""
+    network = dict(result.proposals).get("model")
+    start = f"{network.distance:.3f}" if network is not None and not network.failed else "silent"
+    return f"{start} -> {result.distance_end:.3f} ({result.renders} renders)"
+
+
+class FileSearch:
+    """``zoo predict``'s search: one render pool for every file, a progress bar showing the best distance."""
+
+    def __init__(self, bundle: Any, presets: Any, seconds: float, workers: int | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from zoo.matching import NeighbourIndex
+
+        self.presets, self.seconds = presets, seconds
+        self.neighbours = NeighbourIndex.from_artifact(bundle, presets.spec)
+        # The workers start (a few seconds) while the first recording is decoded and predicted.
+        self._starter = ThreadPoolExecutor(1)
+        self._pool = self._starter.submit(_start_pool, workers, presets.spec)
+
+    @property
+    def pool(self) -> Any:
+        if not self._pool.done():
+            from zoo.console import console
+
+            with console.status("starting the render workers of the search ..."):
+                self._pool.exception()
+        return self._pool.result()
+
+    def run(self, label: str, prepared: Any, outputs: list, name: str) -> Any:
+        """Search the preset of one recording (``serving.pipeline.PreparedClip`` and the model's outputs)."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from zoo.console import console
+        from zoo.matching import Target, match
+        from zoo.matching.target import note_target
+
+        pool = self.pool
+        self.note = note_target(prepared.clip, prepared.note)
+        continuous = outputs[self.presets.continuous_index][0]
+        logits = [outputs[i][0] for i in self.presets.categorical_index]
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"searching {label}", total=self.seconds)
+
+            def show(progress: Any, best: Any) -> None:
+                bar.update(task, completed=progress.seconds, description=f"{label}: best {progress.best_distance:.3f}")
+
+            return match(
+                Target((self.note,)),
+                pool,
+                continuous=continuous,
+                logits=logits,
+                neighbours=self.neighbours,
+                seconds=self.seconds,
+                on_progress=show,
+                name=name,
+            )
+
+    def preview(self, result: Any) -> dict:
+        """The searched preset's preview (as the HTTP answer's)."""
+        return preview(self.pool, result.best, self.note)
+
+    def close(self) -> None:
+        """Stop the render workers."""
+        self._starter.shutdown()
+        if self._pool.exception() is None:
+            self._pool.result().close()
+
+
+def _start_pool(workers: int | None, spec: Any) -> Any:
+    import zoo.matching.matcher  # noqa: F401 - its imports (cma) take seconds: here, not in the first search
+    from zoo.matching import RenderPool
+
+    return RenderPool(workers, spec)

@@ -121,9 +121,29 @@ def test_early_stop_when_the_best_stops_improving():
         def __call__(self, candidates, deadline=None):
             return [Score(1.0 if c.label == "start" else 1.0 + self.rng.random()) for c in candidates]
 
-    result = run_search(NoBetter(np.zeros(1)), [_start()], SearchConfig(seconds=None, max_renders=10_000, patience=4))
+    config = SearchConfig(seconds=None, max_renders=10_000, patience=4, flip_switches=False)
+    result = run_search(NoBetter(np.zeros(1)), [_start()], config)
     assert result.stop_reason == "no improvement"
     assert result.renders == 1 + 4 * SearchConfig().popsize
+
+
+def test_switch_flips_run_when_the_budget_affords_them_and_keep_the_best_flip():
+    reverb = SPEC.categorical_names.index("reverb_on")
+
+    class WantsReverb(Quadratic):
+        def __call__(self, candidates, deadline=None):
+            scores = super().__call__(candidates, deadline)
+            pairs = zip(candidates, scores, strict=True)
+            return [Score(s.distance + (0.0 if c.categorical[reverb] else 1.0)) for c, s in pairs]
+
+    switches = sum(p.is_switch for p in SPEC.categorical)
+    goal = np.full(SPEC.n_continuous, 0.5)
+    result = run_search(WantsReverb(goal), [_start()], SearchConfig(seconds=None, max_renders=200))
+    assert result.best.categorical[reverb] == 1 and "reverb_on flipped" in result.best.label
+    assert result.history[1].renders == 1 + switches  # the flips come right after the proposals
+    small = WantsReverb(goal)
+    result = run_search(small, [_start()], SearchConfig(seconds=None, max_renders=4 * switches - 1))
+    assert result.best.categorical[reverb] == 0  # too small a budget for the flips to pay
 
 
 def test_failed_candidates_rank_last_and_are_counted():

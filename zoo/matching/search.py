@@ -1,10 +1,13 @@
 """Search for the preset that sounds closest to a target, with Vital renders in the loop.
 
 1. Every proposal (``zoo.matching.candidates``) is scored; the best is the start.
-2. CMA-ES (``cma``) searches the start's continuous vector within [0, 1], over the parameters that are
+2. One discrete step, when the budget is large enough for it to pay: each on/off switch of the start
+   flipped once; the best flip replaces the start if it is closer.
+3. CMA-ES (``cma``) searches the start's continuous vector within [0, 1], over the parameters that are
    audible in it (a parameter whose module switch is off has no effect on the sound), with the start's
-   categorical parameters.
-3. It stops when the budget is spent (seconds and/or renders), when the best has not improved for
+   categorical parameters. Population 6, step size 0.1: chosen at equal render budgets on the calibration
+   presets (``benchmarks/results/search/tuning.md``).
+4. It stops when the budget is spent (seconds and/or renders), when the best has not improved for
    ``patience`` generations, or when CMA-ES converges.
 
 The result is the best candidate ever scored, so it is never worse than the start. The budget holds within
@@ -30,7 +33,11 @@ from zoo.matching.objective import FAILED_DISTANCE, Objective, Score
 from zoo.vital.spec import VitalParamSpec
 from zoo.vital.tier1 import tier1_spec
 
-warnings.filterwarnings("ignore", module="cma")  # flat-fitness and boundary notes: the search handles both
+warnings.filterwarnings("ignore", module="cma")
+
+# The switch flips pay from about 50 renders on and cost below (benchmarks/results/search/tuning.md): they run
+# when the budget left holds this many times their own renders.
+FLIP_BUDGET_FACTOR = 4  # flat-fitness and boundary notes: the search handles both
 
 
 @dataclass(frozen=True)
@@ -40,12 +47,12 @@ class SearchConfig:
     seconds: float | None = 5.0
     max_renders: int | None = None
     seed: int = 0
-    popsize: int = 10
+    popsize: int = 6
     sigma: float = 0.1
     patience: int = 15  # generations without a relative improvement of min_improvement
     min_improvement: float = 0.002
     audible_only: bool = True
-    flip_switches: bool = False
+    flip_switches: bool = True  # when the budget holds FLIP_BUDGET_FACTOR times the flips' renders
 
     def __post_init__(self) -> None:
         if self.seconds is None and self.max_renders is None:
@@ -126,6 +133,15 @@ class _Run:
             return 1 << 30
         return max(0, (self.config.max_renders - self.renders) // self.per_candidate)
 
+    def affordable(self) -> int:
+        """Candidates the rest of the budget holds: the render budget, and the time left at the rate seen so far."""
+        left = self.candidates_left()
+        elapsed = time.monotonic() - self.t0
+        if self.deadline is None or not left or not self.renders or elapsed <= 0:
+            return left
+        rate = self.renders / self.per_candidate / elapsed  # candidates per second (the pool's parallelism included)
+        return min(left, int(rate * (self.deadline - time.monotonic())))
+
     def score(self, objective: Objective, candidates: Sequence[Candidate]) -> list[Score | None]:
         scores = objective(list(candidates), self.deadline)
         for c, s in zip(candidates, scores, strict=True):
@@ -175,8 +191,9 @@ def run_search(
     assert start is not None
     run.record()
     reason = "budget"
-    if config.flip_switches and run.candidates_left():
-        _flip_switches(objective, run, spec)
+    switches = [i for i, p in enumerate(spec.categorical) if p.is_switch]
+    if config.flip_switches and run.affordable() >= FLIP_BUDGET_FACTOR * len(switches):
+        _flip_switches(objective, run, spec, switches)
     if run.candidates_left():
         reason = _cma_es(objective, run, spec)
     best = run.best
@@ -210,16 +227,15 @@ def _score_proposals(objective: Objective, proposals: list[Candidate], run: _Run
     return scores
 
 
-def _flip_switches(objective: Objective, run: _Run, spec: VitalParamSpec) -> None:
+def _flip_switches(objective: Objective, run: _Run, spec: VitalParamSpec, switches: list[int]) -> None:
     """One step over the on/off switches: each flipped once from the best; the best flip is kept if it helps."""
     best = run.best
     assert best is not None
     flips = []
-    for i, p in enumerate(spec.categorical):
-        if p.is_switch:
-            categorical = best.categorical.copy()
-            categorical[i] = 1 - categorical[i]
-            flips.append(best.replace(categorical=categorical, label=f"{best.label}, {p.name} flipped"))
+    for i in switches:
+        categorical = best.categorical.copy()
+        categorical[i] = 1 - categorical[i]
+        flips.append(best.replace(categorical=categorical, label=f"{best.label}, {spec.categorical[i].name} flipped"))
     run.score(objective, flips[: run.candidates_left()])
     run.generation += 1
     run.record()

@@ -38,7 +38,15 @@ def summarise(rows: list[dict], budgets: list[float]) -> dict:
         out[measure]["n_paired"] = int(paired.sum())
         m, i = tables["model+search"][paired], tables["init+search"][paired]
         out[measure]["model_not_worse_share"] = np.mean(m <= i, axis=0).tolist()
+        out[measure]["model_minus_init"] = _paired_ci(m - i)
     return out
+
+
+def _paired_ci(diff: np.ndarray) -> list[list[float]]:
+    """Per budget: mean of the paired differences (targets, budgets) and its 95 % bootstrap interval."""
+    boots = diff[np.random.default_rng(0).choice(len(diff), size=(4000, len(diff)))].mean(axis=1)
+    lo, hi = np.quantile(boots, [0.025, 0.975], axis=0)
+    return [[float(d), float(a), float(b)] for d, a, b in zip(diff.mean(axis=0), lo, hi, strict=True)]
 
 
 def targets_check(summary: dict, budgets: list[float]) -> list[str]:
@@ -59,8 +67,12 @@ def targets_check(summary: dict, budgets: list[float]) -> list[str]:
     for b in budgets:
         if b > 0:
             j = budgets.index(b)
+            diff, lo, hi = d["model_minus_init"][j]
             verdict = "met" if model[j] <= init[j] else "NOT met: the network adds nothing as a start here"
-            lines.append(f"- {b:g} s: model+search {model[j]:.3f} vs init+search {init[j]:.3f}: {verdict}")
+            if lo <= 0 <= hi:
+                verdict += ", but the paired difference is within its 95 % interval of 0"
+            line = f"- {b:g} s: model+search {model[j]:.3f} vs init+search {init[j]:.3f} ({diff:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+            lines.append(f"{line}: {verdict}")
     return lines
 
 
@@ -106,7 +118,9 @@ def write_report(folder: Path) -> dict:
             cells = [f"{a:.3f} ({b:.3f})" for a, b in zip(s[m]["mean"], s[m]["median"], strict=True)]
             lines += [f"| {m} | " + " | ".join(cells) + " |"]
         share = " | ".join(f"{v:.0%}" for v in s["model_not_worse_share"])
-        lines += [f"| model+search <= init+search on | {share} |", ""]
+        gain = " | ".join(f"{d:+.3f} [{a:+.3f}, {b:+.3f}]" for d, a, b in s["model_minus_init"])
+        lines += [f"| model+search <= init+search on | {share} |"]
+        lines += [f"| model+search - init+search, 95 % CI | {gain} |", ""]
     lines += ["## Targets", "", *targets_check(summary, budgets), ""]
     (folder / "quality.md").write_text("\n".join(lines) + "\n")
     return summary

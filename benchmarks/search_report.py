@@ -71,8 +71,8 @@ def targets_check(summary: dict, budgets: list[float]) -> list[str]:
             verdict = "met" if model[j] <= init[j] else "NOT met: the network adds nothing as a start here"
             if lo <= 0 <= hi:
                 verdict += ", but the paired difference is within its 95 % interval of 0"
-            line = f"- {b:g} s: model+search {model[j]:.3f} vs init+search {init[j]:.3f} ({diff:+.3f} [{lo:+.3f}, {hi:+.3f}])"
-            lines.append(f"{line}: {verdict}")
+            paired = f"({diff:+.3f} [{lo:+.3f}, {hi:+.3f}])"
+            lines.append(f"- {b:g} s: model+search {model[j]:.3f} vs init+search {init[j]:.3f} {paired}: {verdict}")
     return lines
 
 

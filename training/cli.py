@@ -220,7 +220,8 @@ def export_cmd(
         typer.Option(
             "--neighbours",
             help="Dataset the checkpoint was trained on: its training split becomes the bundle's neighbour index "
-            "(starting points of the preset search).",
+            "(extra starting points of the preset search; measured without gain today, see "
+            "benchmarks/results/search).",
         ),
     ] = None,
 ) -> None:

@@ -3,6 +3,8 @@
 decode_request (per request, in the worker): decode, find the main note, cut its 2 s clip.
 batch -> predict (one forward pass for every clip of the batch) -> unbatch.
 encode_response (per request): outputs -> parameters and the ``.vital`` document (+ preview render).
+A request with ``search_seconds`` > 0 leaves as a :class:`serving.search.SearchingResponse`, which runs the
+preset search in the HTTP process, outside this batched loop.
 
 LitServe decodes and encodes a whole batch inside one ``try``: an exception from one request would fail
 every request batched with it. So bad input never raises here: ``decode_request`` returns a
@@ -147,6 +149,8 @@ class PresetAPI(ls.LitAPI):
             }
             return JSONResponse(body, status_code=output.status)
         try:
+            if output.decoded.payload.search_seconds > 0:
+                return self._searching(output)
             # Serialised here, in the worker: the HTTP process then forwards bytes instead of walking a
             # 180 kB document through FastAPI's encoder.
             return Response(json.dumps(self._response(output)).encode(), media_type="application/json")
@@ -179,10 +183,28 @@ class PresetAPI(ls.LitAPI):
             "preset": prediction.document,
             "batch_size": output.batch_size,
         }
-        if payload.preview:
+        if payload.preview and not payload.search_seconds:  # a search previews the preset it finds
             t1 = time.perf_counter()
             response["preview"] = self.previewer.preview(prediction, prepared.note.midi, prepared.clip, prepared.phrase)
             timings["preview"] = (time.perf_counter() - t1) * 1e3
         timings["total"] = (time.time() - payload.received_at) * 1e3
         response["timings_ms"] = {k: round(v, 2) for k, v in timings.items()}
         return response
+
+    def _searching(self, output: Predicted) -> Any:
+        """The fast-path answer and what the search needs, to finish in the HTTP process."""
+        from serving.search import SearchingResponse, SearchRequest
+        from zoo.matching.target import note_target
+
+        answer = self._response(output)
+        document = answer.pop("preset")  # replaced by the searched preset
+        prepared, payload = output.decoded.prepared, output.decoded.payload
+        request = SearchRequest(
+            seconds=payload.search_seconds,
+            note=note_target(prepared.clip, prepared.note),
+            continuous=np.clip(output.outputs[self.presets.continuous_index], 0.0, 1.0),
+            logits=[output.outputs[i] for i in self.presets.categorical_index],
+            name=document["preset_name"],
+            preview=payload.preview,
+        )
+        return SearchingResponse(answer, request, payload.received_at)

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from zoo.console import console, err_console, user_errors
+from zoo.matching import DEFAULT_SEARCH_SECONDS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -55,6 +56,12 @@ def serve_cmd(
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
     max_payload_mb: Annotated[float, typer.Option("--max-payload-mb", help="Largest request body.")] = 32.0,
     log_level: Annotated[str, typer.Option("--log-level", help="Server log level.")] = "info",
+    max_search_seconds: Annotated[
+        float, typer.Option("--max-search-seconds", help="Longest preset search a request may ask for (0: none).")
+    ] = 30.0,
+    search_workers: Annotated[
+        int | None, typer.Option("--search-workers", help="Render processes for searches (default: one per core).")
+    ] = None,
 ) -> None:
     """Serve audio -> Vital preset over HTTP (POST /predict, GET /health, docs at /docs).
 
@@ -77,6 +84,8 @@ def serve_cmd(
         max_payload_mb=max_payload_mb,
         log_level=log_level,
         api_key=os.environ.get(API_KEY_ENV) or None,
+        max_search_seconds=max_search_seconds,
+        search_workers=search_workers,
     )
     accelerator, why = resolve_device(config.backend, config.device)
     bundle = load_served_artifact(config)  # the card is read and checked once, here
@@ -109,8 +118,20 @@ def predict_cmd(
     backend: BackendOpt = BackendChoice.onnx,
     device: DeviceOpt = DeviceChoice.auto,
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="Longest recording accepted.")] = 30.0,
+    search_seconds: Annotated[
+        str,
+        typer.Option(
+            "--search-seconds",
+            help="Seconds per recording to search for a closer preset, rendering candidates with Vital "
+            "(0: the network's preset alone).",
+        ),
+    ] = f"{DEFAULT_SEARCH_SECONDS:g}",
+    search_workers: Annotated[
+        int | None, typer.Option("--search-workers", help="Render processes of the search (default: one per core).")
+    ] = None,
 ) -> None:
-    """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP."""
+    """Predict a Vital preset for each recording, offline: the server's pipeline without HTTP, then a search
+    for a closer preset with Vital renders in the loop."""
     import base64
 
     from rich.markup import escape
@@ -119,8 +140,10 @@ def predict_cmd(
     from serving.backends import create_backend, resolve_device
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
+    from serving.search import FileSearch, search_budget, search_cell
     from zoo.artifact import latest_artifact, load_artifact
 
+    seconds = search_budget(search_seconds)
     bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
     presets = PresetDecoder(bundle.card)
@@ -129,9 +152,11 @@ def predict_cmd(
     previewer = PreviewRenderer(presets.spec) if preview else None
     console.print(f"{why}; model {bundle.model_name} {bundle.version}", highlight=False, soft_wrap=True)
     out.mkdir(parents=True, exist_ok=True)
+    searcher = FileSearch(bundle, presets, seconds, search_workers) if seconds > 0 else None
 
     table = Table(title="Predicted presets")
-    for col in ("recording", "note", "onset s", "notes", "preset", "spectral distance"):
+    columns = ("recording", "note", "onset s", "notes", "preset", "spectral distance")
+    for col in columns[:5] + (("distance: network -> search",) if searcher else ()) + columns[5:]:
         table.add_column(col)
     failed = 0
     used: set[str] = set()
@@ -142,11 +167,16 @@ def predict_cmd(
             prediction = presets.decode([o[0] for o in outputs], name=f"{path.stem} ({bundle.model_name})")
             stem = path.stem if path.stem not in used else path.name  # take.wav and take.flac both get a file
             target = out / f"{stem}.vital"
-            target.write_text(json.dumps(prediction.document))
+            name = prediction.document["preset_name"]
+            searched = searcher.run(path.name, prepared, outputs, name) if searcher is not None else None
+            target.write_text(json.dumps(searched.document if searched is not None else prediction.document))
             used.add(stem)
             distance = ""
             if previewer is not None:
-                result = previewer.preview(prediction, prepared.note.midi, prepared.clip, prepared.phrase)
+                if searched is not None and searcher is not None:
+                    result = searcher.preview(searched)
+                else:
+                    result = previewer.preview(prediction, prepared.note.midi, prepared.clip, prepared.phrase)
                 (out / f"{stem}.preview.wav").write_bytes(base64.b64decode(result["wav_base64"]))
                 distance = "silent" if result["spectral_distance"] is None else f"{result['spectral_distance']:.3f}"
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the others: each is reported, in one line
@@ -156,7 +186,10 @@ def predict_cmd(
         note = prepared.note
         onset = f"{note.onset_sample / note.sample_rate:.3f}"
         melody = " ".join(n.name for n in prepared.phrase.notes) if prepared.phrase else note.name
-        table.add_row(path.name, f"{note.name} ({note.midi})", onset, melody, target.name, distance)
+        searched_cell = [search_cell(searched)] if searcher is not None else []
+        table.add_row(path.name, f"{note.name} ({note.midi})", onset, melody, target.name, *searched_cell, distance)
+    if searcher is not None:
+        searcher.close()  # on an error, the workers (daemon processes) end with this process
     console.print(table)
     console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class RequestLimits:
 
     max_payload_bytes: int
     api_key: str | None = None
+    max_search_seconds: float = 30.0  # `zoo serve --max-search-seconds`
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class PredictPayload:
     filename: str | None
     preview: bool
     received_at: float  # time.time() when the request arrived
+    search_seconds: float = 0.0  # budget of the preset search; 0: the network's preset alone
 
 
 def _limits(request: Request) -> RequestLimits:
@@ -78,7 +81,7 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, str | None, str | None]:
+async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, str | None, str | None, object]:
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     async def stream():
@@ -96,7 +99,7 @@ async def _from_multipart(request: Request, body: bytes) -> tuple[bytes, str | N
         raise HTTPException(400, "the `audio` field must be a file upload (curl -F audio=@sound.wav)")
     data = await field.read()
     preview = form.get("preview")
-    return data, field.filename, preview if isinstance(preview, str) else None
+    return data, field.filename, preview if isinstance(preview, str) else None, form.get("search_seconds")
 
 
 def _depth(value: object) -> int:
@@ -115,7 +118,7 @@ def _parse_json(body: bytes) -> object:
         raise HTTPException(
             400,
             f"the JSON body has too many objects, arrays or items ({items} of '{{', '[' and ','; the limit is "
-            f"{MAX_JSON_ITEMS}): send one object with audio_base64 and, optionally, preview",
+            f"{MAX_JSON_ITEMS}): send one object with audio_base64 and, optionally, preview and search_seconds",
         )
     try:
         doc = json.loads(body)
@@ -131,7 +134,7 @@ def _parse_json(body: bytes) -> object:
     return doc
 
 
-def _from_json(body: bytes) -> tuple[bytes, bool | None]:
+def _from_json(body: bytes) -> tuple[bytes, bool | None, object]:
     doc = _parse_json(body)
     if not isinstance(doc, dict) or "audio_base64" not in doc:
         raise HTTPException(400, 'the JSON body must be an object with "audio_base64" (the file, base64 encoded)')
@@ -145,12 +148,30 @@ def _from_json(body: bytes) -> tuple[bytes, bool | None]:
     except (binascii.Error, ValueError):
         raise HTTPException(400, '"audio_base64" is not valid base64') from None
     preview = doc.get("preview")
-    return data, preview if isinstance(preview, bool) else None
+    return data, preview if isinstance(preview, bool) else None, doc.get("search_seconds")
+
+
+def _search_seconds(value: object, limit: float) -> float:
+    """The search budget a request asks for: a number of seconds in [0, limit], else a 400 naming the limit."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0.0 <= seconds <= limit):
+        shown = value if isinstance(value, (int, float, str)) else type(value).__name__
+        limits = f"from 0 to {limit:g} (this server's limit)"
+        raise HTTPException(400, f"`search_seconds` must be a number of seconds {limits}, got {shown!r}")
+    return seconds
 
 
 async def read_predict_request(
     request: Request,
     preview: bool = Query(False, description="Also render the predicted preset with Vital and return it as WAV."),
+    search_seconds: str | None = Query(
+        None, description="Seconds to search for a closer preset with Vital renders (default 0: the network's preset)."
+    ),
     x_api_key: str | None = Header(None, description=f"Required when the server has {API_KEY_ENV} set."),
     authorization: str | None = Header(None, include_in_schema=False),
 ) -> PredictPayload:
@@ -165,11 +186,12 @@ async def read_predict_request(
         )
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     filename = None
+    body_search: object = None
     if content_type == "multipart/form-data":
-        data, filename, form_preview = await _from_multipart(request, body)
+        data, filename, form_preview, body_search = await _from_multipart(request, body)
         preview = preview or (form_preview or "").lower() in TRUE_WORDS
     elif content_type == "application/json" or content_type.endswith("+json"):
-        data, json_preview = _from_json(body)
+        data, json_preview, body_search = _from_json(body)
         preview = preview or bool(json_preview)
     elif content_type.startswith(AUDIO_CONTENT_TYPES):
         data = body
@@ -181,4 +203,7 @@ async def read_predict_request(
         )
     if not data:
         raise HTTPException(400, "the uploaded audio is empty (0 bytes)")
-    return PredictPayload(audio=data, filename=filename, preview=bool(preview), received_at=received)
+    seconds = _search_seconds(body_search if body_search is not None else search_seconds, limits.max_search_seconds)
+    return PredictPayload(
+        audio=data, filename=filename, preview=bool(preview), received_at=received, search_seconds=seconds
+    )

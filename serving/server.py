@@ -38,6 +38,8 @@ class ServeConfig:
     timeout: float = 60.0
     log_level: str = "info"
     api_key: str | None = field(default=None, repr=False)
+    max_search_seconds: float = 30.0  # 0: no preset search on this server
+    search_workers: int | None = None  # render processes per HTTP process (default: the cores shared among them)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -55,6 +57,10 @@ class ServeConfig:
         if not self.max_payload_mb > 0:
             raise ValueError(f"`--max-payload-mb` must be positive, got {self.max_payload_mb}")
         AudioLimits(self.max_seconds)  # validates --max-seconds
+        if not 0 <= self.max_search_seconds <= 3600:
+            raise ValueError(f"`--max-search-seconds` must be in [0, 3600], got {self.max_search_seconds}")
+        if self.search_workers is not None and self.search_workers < 1:
+            raise ValueError(f"`--search-workers` must be at least 1, got {self.search_workers}")
 
 
 def _document_predict_route(app: Any, artifact: Artifact) -> None:
@@ -70,7 +76,9 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
             "model predicts every Tier-1 parameter. The answer holds the parameters by Vital name, the complete "
             "`.vital` document (save `preset` as JSON to a `.vital` file), the detected note, the model version "
             "and timings; `?preview=true` adds a Vital render of the prediction (WAV, base64) and its multi-scale "
-            "spectral distance to the input."
+            "spectral distance to the input. `search_seconds` (form field, JSON key or query parameter; default 0, "
+            "at most the server's `--max-search-seconds`) searches that long for a closer preset, rendering "
+            "candidates with Vital, and adds `search` (distance_start, distance_end, renders, seconds, start)."
         )
         audio_file = {"type": "string", "format": "binary", "description": "WAV, FLAC, OGG, MP3, AIFF or AU file"}
         route.openapi_extra = {
@@ -81,7 +89,11 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
                         "schema": {
                             "type": "object",
                             "required": ["audio"],
-                            "properties": {"audio": audio_file, "preview": {"type": "boolean"}},
+                            "properties": {
+                                "audio": audio_file,
+                                "preview": {"type": "boolean"},
+                                "search_seconds": {"type": "number", "minimum": 0},
+                            },
                         }
                     },
                     "application/json": {
@@ -91,6 +103,7 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
                             "properties": {
                                 "audio_base64": {"type": "string", "description": "the file, base64 encoded"},
                                 "preview": {"type": "boolean"},
+                                "search_seconds": {"type": "number", "minimum": 0},
                             },
                         }
                     },
@@ -101,7 +114,11 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
         error = {"content": {"application/json": {"example": {"detail": "what was wrong"}}}}
         route.responses = {
             200: {"description": "The predicted preset"},
-            400: {"description": "Empty body, not audio, corrupt or truncated file, NaN samples, silence", **error},
+            400: {
+                "description": "Empty body, not audio, corrupt or truncated file, NaN samples, silence, or a "
+                "search_seconds that is not a number from 0 to the server's limit",
+                **error,
+            },
             401: {"description": f"Missing or wrong API key (when {API_KEY_ENV} is set)", **error},
             413: {
                 "description": "Body over the payload limit; recording over the length, channel, rate or size limit",
@@ -175,8 +192,15 @@ def build_server(
         },
     )
     server.app.state.request_limits = RequestLimits(
-        max_payload_bytes=int(config.max_payload_mb * 2**20), api_key=config.api_key
+        max_payload_bytes=int(config.max_payload_mb * 2**20),
+        api_key=config.api_key,
+        max_search_seconds=config.max_search_seconds,
     )
+    if config.max_search_seconds > 0:
+        from serving import search
+
+        workers = config.search_workers or search.search_workers(config.workers)
+        search.attach(server.app, search.configure(artifact.path, workers))
     server.app.title = "audio model zoo: audio -> Vital preset"
     server.app.add_exception_handler(Exception, _internal_error)
     _document_predict_route(server.app, artifact)

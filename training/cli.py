@@ -158,6 +158,10 @@ def evaluate_cmd(
     out: Annotated[Path | None, typer.Option(help="Report folder (default: <run>/eval).")] = None,
     n_audio: Annotated[int, typer.Option(help="Clips rendered and scored by audio distance.")] = 48,
     seed: Annotated[int, typer.Option(help="Seed of the clip choice and the random baseline.")] = 0,
+    search_seconds: Annotated[
+        float,
+        typer.Option(help="Seconds of preset search per clip: adds the model+search and init+search rows (0: none)."),
+    ] = 0.0,
 ) -> None:
     """Score a checkpoint against the init, random, mean and nearest-neighbour presets by rendered audio."""
     if data is None and presets is None:
@@ -168,9 +172,9 @@ def evaluate_cmd(
 
     out = out or checkpoint.parent / ("eval" if presets is None else "eval-presets")
     if presets is None:
-        report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio=n_audio, seed=seed)
+        report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio, seed, search_seconds=search_seconds)
     else:
-        report = evaluate.evaluate_presets(checkpoint, presets, out, data=data, seed=seed)
+        report = evaluate.evaluate_presets(checkpoint, presets, out, data, seed=seed, search_seconds=search_seconds)
     _print_audio_table(report["audio"])
     console.print(f"report: {out / 'report.json'}; spectrograms: {out / 'spectrograms.png'}; audio: {out / 'wavs'}")
 
@@ -214,6 +218,15 @@ def export_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Bundle folder (default: artifacts/<model>/<run or timestamp>).")
     ] = None,
+    neighbours: Annotated[
+        Path | None,
+        typer.Option(
+            "--neighbours",
+            help="Dataset the checkpoint was trained on: its training split becomes the bundle's neighbour index "
+            "(extra starting points of the preset search; measured without gain today, see "
+            "benchmarks/results/search).",
+        ),
+    ] = None,
 ) -> None:
     """Export a checkpoint to ONNX and TorchScript (raw waveform in), check parity, write card.json."""
     from training.export import export_checkpoint
@@ -224,6 +237,12 @@ def export_cmd(
     for file in result.card.files:
         size, digest = file.bytes / 1e6, file.sha256[:12]
         console.print(f"wrote {result.out_dir / file.path} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
+    if neighbours is not None:
+        from training.neighbours import add_neighbour_index
+
+        with console.status("indexing the training presets ..."):
+            index = add_neighbour_index(result.out_dir, neighbours, checkpoint)
+        console.print(f"wrote {index} ({index.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)
     console.print(f"wrote {result.out_dir / 'card.json'}", soft_wrap=True)
     parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card.parity.max_abs_error.items())
     tolerance = result.card.parity.tolerance

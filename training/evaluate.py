@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from training.checkpoint import model_from_checkpoint
 from zoo.spectral import multiscale_spectral_distance
 
-METHODS = ("model", "nearest_neighbour", "mean_preset", "random_preset", "init_preset")
+METHODS = ("model", "nearest_neighbour", "mean_preset", "random_preset", "init_preset", "model+search", "init+search")
 
 
 @dataclass
@@ -37,6 +37,18 @@ def _predict(model, mels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         continuous, *logits = model(mels)
     cats = torch.stack([lg.argmax(-1) for lg in logits], dim=1) if logits else torch.zeros(len(mels), 0)
     return continuous.numpy(), cats.long().numpy()
+
+
+def _searched(model, mel: torch.Tensor, target_audio: np.ndarray, note: int, pool, seconds: float, seed: int) -> dict:
+    """The ``model+search`` and ``init+search`` vectors of one clip (``zoo.matching.matcher.search_methods``)."""
+    from zoo.matching import Target
+    from zoo.matching.matcher import search_methods
+    from zoo.vital.render import NOTE_SECONDS
+
+    with torch.no_grad():
+        continuous, *logits = model(mel)
+    target = Target.from_clip(target_audio, note, note_seconds=NOTE_SECONDS)
+    return search_methods(target, pool, continuous[0].numpy(), [lg[0].numpy() for lg in logits], seconds, seed)
 
 
 def _pooled(mels: torch.Tensor) -> torch.Tensor:
@@ -96,9 +108,16 @@ def _train_split(checkpoint_cfg: dict[str, Any], data: Path):
 
 
 def evaluate_dataset(
-    checkpoint: str | Path, data: str | Path, out: str | Path, n_audio: int = 48, seed: int = 0, progress: bool = True
+    checkpoint: str | Path,
+    data: str | Path,
+    out: str | Path,
+    n_audio: int = 48,
+    seed: int = 0,
+    progress: bool = True,
+    search_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Evaluate on the checkpoint's held-out split of ``data``; writes report.json, a PNG and WAVs to ``out``."""
+    """Evaluate on the checkpoint's held-out split of ``data``; writes report.json, a PNG and WAVs to ``out``.
+    With ``search_seconds`` > 0, adds the ``model+search`` and ``init+search`` rows (that budget per clip)."""
     import h5py
 
     from zoo.vital.spec import VitalParamSpec
@@ -118,6 +137,7 @@ def evaluate_dataset(
     chosen = rng.choice(len(val_set), size=min(n_audio, len(val_set)), replace=False)
     examples = []
     audio_ds = [h5py.File(p, "r") for p in paths]
+    pool = _search_pool(spec, search_seconds)
     try:
         for i in chosen:
             item = val_set[int(i)]
@@ -126,10 +146,14 @@ def evaluate_dataset(
             mel = item["mel"].unsqueeze(0)
             cont, cat = _predict(model, mel)
             vectors = {"model": (cont[0], cat[0]), **baselines.for_clip(mel)}
+            if pool is not None:
+                vectors.update(_searched(model, mel, target, int(item["note"]), pool, search_seconds, seed))
             examples.append(Example(note=int(item["note"]), target_audio=target, vectors=vectors))
     finally:
         for f in audio_ds:
             f.close()
+        if pool is not None:
+            pool.close()
     report["audio"] = _score_audio(examples, spec, Path(out), progress)
     _write_report(report, Path(out))
     return report
@@ -143,11 +167,14 @@ def evaluate_presets(
     notes: tuple[int, ...] = (48, 60, 72),
     seed: int = 0,
     progress: bool = True,
+    search_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Evaluate on human-made .vital files: each is rendered at ``notes`` and that audio is the target.
     Such presets use modulations and wavetables beyond Tier 1, so a perfect score is out of reach; this
     is the test closest to what users send. With ``data`` the mean and nearest-neighbour baselines come
     from its training split; without it only the init and random presets are compared."""
+    from tqdm.auto import tqdm
+
     from zoo.audio import LogMelFrontEnd, normalize_loudness
     from zoo.vital.preset import init_preset, load_preset_file, vector_from_preset
     from zoo.vital.render import VitalRenderer
@@ -166,7 +193,8 @@ def evaluate_presets(
     init_vec = vector_from_preset(init_preset(), spec)
     renderer, front_end = VitalRenderer(), LogMelFrontEnd()
     examples, skipped = [], []
-    for path in files:
+    pool = _search_pool(spec, search_seconds)
+    for path in tqdm(files, desc=f"searching {search_seconds:g} s per clip", disable=not progress or pool is None):
         try:
             doc = load_preset_file(path)
         except ValueError as e:
@@ -185,7 +213,11 @@ def evaluate_presets(
                 vectors = {"model": (cont[0], cat[0]), **baselines.for_clip(mel)}
             else:
                 vectors = {"model": (cont[0], cat[0]), "random_preset": next(sampler), "init_preset": init_vec}
+            if pool is not None:
+                vectors.update(_searched(model, mel, normed, note, pool, search_seconds, seed))
             examples.append(Example(note=note, target_audio=normed, vectors=vectors))
+    if pool is not None:
+        pool.close()
     if not examples:
         raise ValueError(f"none of the presets in {presets} could be rendered: " + "; ".join(skipped[:5]))
     report: dict[str, Any] = {
@@ -199,6 +231,17 @@ def evaluate_presets(
     report["audio"] = _score_audio(examples, spec, Path(out), progress)
     _write_report(report, Path(out))
     return report
+
+
+def _search_pool(spec, search_seconds: float):
+    """The render pool of the search rows (one worker per core), or None without a search."""
+    if search_seconds < 0:
+        raise ValueError(f"`--search-seconds` must be 0 or more, got {search_seconds}")
+    if not search_seconds:
+        return None
+    from zoo.matching import RenderPool
+
+    return RenderPool(spec=spec)
 
 
 def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> dict[str, Any]:

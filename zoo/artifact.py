@@ -23,6 +23,7 @@ CARD_FILE = "card.json"
 # 2: the Conv1d front end is gone (graphs hold the factored DFT) and the card is validated on load.
 ARTIFACT_FORMAT = "zoo-artifact/2"
 BACKEND_FORMATS = {"onnx": "onnx", "torchscript": "torchscript"}
+DATA_FORMATS = ("neighbours",)  # files a bundle may hold beside its model: zoo.matching.neighbours' index
 DEFAULT_ROOT = Path("artifacts")
 REEXPORT = "re-export it with `zoo export CHECKPOINT`"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -182,10 +183,11 @@ class InputInfo:
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A model file of the bundle: its path relative to the bundle folder, format, checksum and size."""
+    """A file of the bundle (a model, or data such as a neighbour index): its path relative to the bundle folder,
+    format, checksum and size."""
 
     path: str
-    format: str  # a value of BACKEND_FORMATS
+    format: str  # a value of BACKEND_FORMATS or DATA_FORMATS
     sha256: str
     bytes: int
 
@@ -200,8 +202,9 @@ class ModelFile:
         if not _stays_inside(name):
             raise ArtifactError(f"{f.source} names {name!r}, which is not inside the bundle folder; {REEXPORT}")
         fmt = f.get("format", str)
-        if fmt not in BACKEND_FORMATS.values():
-            raise ArtifactError(f"{f.source}: {name} has format {fmt!r}; this version reads onnx and torchscript")
+        if fmt not in (*BACKEND_FORMATS.values(), *DATA_FORMATS):
+            known = ", ".join((*BACKEND_FORMATS.values(), *DATA_FORMATS))
+            raise ArtifactError(f"{f.source}: {name} has format {fmt!r}; this version reads {known}")
         sha = f.get("sha256", str)
         if not _SHA256.fullmatch(sha):
             raise ArtifactError(f"{f.source}: the sha256 of {name} is not 64 lowercase hex digits")
@@ -273,12 +276,16 @@ class ArtifactCard:
     def output_names(self) -> list[str]:
         return [o.name for o in self.outputs]
 
+    def file_of_format(self, fmt: str) -> ModelFile | None:
+        """The bundle's file of format ``fmt`` (e.g. ``neighbours``), or None when it has none."""
+        return next((file for file in self.files if file.format == fmt), None)
+
     def file_for(self, backend: str) -> ModelFile:
         """The model file of a backend (``onnx`` or ``torchscript``); raises when the bundle lacks it."""
         for file in self.files:
             if file.format == BACKEND_FORMATS.get(backend):
                 return file
-        have = ", ".join(f.format for f in self.files)
+        have = ", ".join(f.format for f in self.files if f.format in BACKEND_FORMATS.values())
         raise ArtifactError(f"the bundle has no {backend} file (it has: {have}); re-export with `--format {backend}`")
 
     @classmethod

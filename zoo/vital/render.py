@@ -47,6 +47,7 @@ class VitalRenderer:
     def __init__(self, spec: VitalParamSpec | None = None) -> None:
         self.spec = spec or tier1_spec()
         self._base_json = json.dumps(base_preset(self.spec))
+        self._base_source: dict[str, Any] | None = None  # the document set_base was last given
         self._synth = _new_synth()
         self._controls: dict[str, Any] = {}
         self._base_loaded = False
@@ -107,6 +108,21 @@ class VitalRenderer:
         """Load the spec's base preset now (``set_vector`` does it on first use): a process that forks renderers
         from this one gives them a synth that is ready and has rendered nothing."""
         self._ensure_base()
+
+    def set_base(self, preset: dict[str, Any] | None) -> None:
+        """Apply vectors onto ``preset`` from now on (None: the spec's base preset). It is loaded by the next
+        :meth:`set_vector`, and only when it differs from the current base; the same document object given
+        again is taken as unchanged (do not edit a document after giving it). Raises :class:`PresetError`
+        when ``preset`` is not a ``.vital`` document."""
+        if preset is self._base_source:
+            return
+        if preset is not None:
+            check_preset(preset, "the base preset")
+        text = json.dumps(base_preset(self.spec) if preset is None else preset)
+        if text != self._base_json:
+            self._base_json = text
+            self._base_loaded = False
+        self._base_source = preset
 
     def set_vector(self, continuous: np.ndarray, categorical: np.ndarray) -> None:
         """Put the synth in the state of ``preset_from_vector(continuous, categorical)``."""

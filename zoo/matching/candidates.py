@@ -1,0 +1,136 @@
+"""Starting points of a search: the network's prediction and its variants, the init preset, and the nearest
+training presets by sound.
+
+A :class:`Candidate` is a Tier-1 vector (continuous in [0, 1], categorical option indices) and, optionally,
+the ``.vital`` document it is applied onto (``base``; None: the spec's base preset, see
+``zoo.vital.preset.base_preset``). A base carries what the vector does not: e.g. a wavetable cut from the
+recording. :func:`document_for` writes the complete preset of a candidate.
+
+Every proposal is scored by rendering it (``zoo.matching.objective``) and the search starts from the best.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zoo.vital.preset import DEFAULT_PRESET_NAME, check_preset, controls_from_vector, preset_from_vector
+from zoo.vital.spec import VitalParamSpec
+from zoo.vital.tier1 import tier1_spec
+
+MODEL = "model"
+INIT = "init"
+NEIGHBOUR = "neighbour"
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    """A Tier-1 vector to render: ``continuous`` (n_continuous,) in [0, 1] (clipped here), ``categorical``
+    (n_categorical,) option indices, a ``label`` saying where it came from, and the optional ``base``
+    document the vector is applied onto."""
+
+    continuous: np.ndarray
+    categorical: np.ndarray
+    label: str
+    base: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        continuous = np.asarray(self.continuous, dtype=np.float64).reshape(-1)
+        if not np.isfinite(continuous).all():
+            raise ValueError(f"candidate {self.label!r} has NaN or infinite continuous values")
+        categorical = np.asarray(self.categorical).reshape(-1)
+        if categorical.size and (not np.isfinite(categorical).all() or np.any(categorical != np.round(categorical))):
+            raise ValueError(f"candidate {self.label!r} has categorical indices that are not whole numbers")
+        object.__setattr__(self, "continuous", np.clip(continuous, 0.0, 1.0))
+        object.__setattr__(self, "categorical", categorical.astype(np.int64))
+
+    def replace(self, **changes: Any) -> Candidate:
+        """A copy with some fields changed (the base document is shared, not copied)."""
+        fields = {"continuous": self.continuous, "categorical": self.categorical, "label": self.label}
+        return Candidate(**{**fields, "base": self.base, **changes})
+
+
+def document_for(candidate: Candidate, spec: VitalParamSpec | None = None, name: str = DEFAULT_PRESET_NAME) -> dict:
+    """The complete ``.vital`` document of a candidate: ``preset_from_vector`` for the spec's base, else a
+    copy of the candidate's base with the vector's controls written over it."""
+    spec = spec or tier1_spec()
+    if candidate.base is None:
+        return preset_from_vector(candidate.continuous, candidate.categorical, spec, name=name)
+    check_preset(candidate.base, "the base preset")
+    doc = copy.deepcopy(candidate.base)
+    doc["preset_name"] = name
+    doc["settings"].update(controls_from_vector(candidate.continuous, candidate.categorical, spec))
+    return doc
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities of one categorical head's logits (n_options,)."""
+    z = np.exp(np.asarray(logits, dtype=np.float64) - np.max(logits))
+    return z / z.sum()
+
+
+def _audible_heads(categorical: np.ndarray, spec: VitalParamSpec) -> list[int]:
+    """Heads whose choice can change the sound: switches, and options whose module switch is on."""
+    gates = spec.categorical_gate_ids()
+    return [i for i, g in enumerate(gates) if g < 0 or categorical[g] == 1]
+
+
+def model_candidates(
+    continuous: np.ndarray,
+    logits: Sequence[np.ndarray],
+    spec: VitalParamSpec | None = None,
+    n_variants: int = 3,
+    base: dict[str, Any] | None = None,
+) -> list[Candidate]:
+    """The network's prediction (argmax of every head), then ``n_variants`` copies of it, each with one of
+    the least confident audible heads (smallest margin between its two most likely options) set to its
+    second choice. ``logits``: one (n_options,) array per categorical head, in spec order."""
+    spec = spec or tier1_spec()
+    probabilities = [softmax(lg) for lg in logits]
+    if len(probabilities) != spec.n_categorical:
+        raise ValueError(f"expected {spec.n_categorical} categorical heads, got {len(probabilities)}")
+    ranked = [np.argsort(-p, kind="stable") for p in probabilities]
+    categorical = np.array([r[0] for r in ranked], dtype=np.int64)
+    out = [Candidate(continuous, categorical, MODEL, base)]
+    heads = _audible_heads(categorical, spec)
+    margins = {i: probabilities[i][ranked[i][0]] - probabilities[i][ranked[i][1]] for i in heads}
+    for i in sorted(margins, key=lambda i: (margins[i], i))[: max(0, n_variants)]:
+        variant = categorical.copy()
+        variant[i] = ranked[i][1]
+        p = spec.categorical[i]
+        out.append(Candidate(continuous, variant, f"{MODEL}, {p.name}={p.options[variant[i]]}", base))
+    return out
+
+
+def init_candidate(spec: VitalParamSpec | None = None, base: dict[str, Any] | None = None) -> Candidate:
+    """Vital's init preset projected onto the spec (``vector_from_preset(init_preset())``)."""
+    from zoo.vital.preset import init_preset, vector_from_preset
+
+    continuous, categorical = vector_from_preset(init_preset(), spec or tier1_spec())
+    return Candidate(continuous, categorical, INIT, base)
+
+
+def propose(
+    spec: VitalParamSpec | None = None,
+    continuous: np.ndarray | None = None,
+    logits: Sequence[np.ndarray] | None = None,
+    neighbours: Sequence[Candidate] = (),
+    n_variants: int = 3,
+    include_init: bool = True,
+    base: dict[str, Any] | None = None,
+) -> list[Candidate]:
+    """Every starting point, most trusted first: the network's prediction and its variants (when given),
+    the init preset, then ``neighbours`` (``NeighbourIndex.nearest``)."""
+    out: list[Candidate] = []
+    if continuous is not None and logits is not None:
+        out += model_candidates(continuous, logits, spec, n_variants, base)
+    if include_init:
+        out.append(init_candidate(spec, base))
+    out += list(neighbours)
+    if not out:
+        raise ValueError("no candidate to start from: give the network's prediction or include the init preset")
+    return out

@@ -87,6 +87,14 @@ def train_cmd(
     ] = None,
     logger: Annotated[Logger, typer.Option(help="csv (metrics.jsonl), tensorboard or wandb (offline).")] = Logger.csv,
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    recipe: Annotated[
+        str | None,
+        typer.Option(help="A named dataset and schedule of the model's task (vital-resnet18: default, full)."),
+    ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(help="Waveform augmentations: all, none, or some of detune,onset,reverb,noise (comma-separated)."),
+    ] = None,
 ) -> None:
     """Train a registered model with the shared engine; checkpoints, metrics and plots go to the run folder."""
     if nproc < 1:
@@ -105,8 +113,8 @@ def train_cmd(
     from zoo.registry import _entry
 
     task_cls = task_for_family(_entry(name).family)
-    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs}
-    values = {**getattr(task_cls, "defaults", {}), **{k: v for k, v in chosen.items() if v is not None}}
+    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs, "augment": augment}
+    values = {**_recipe_defaults(task_cls, name, recipe), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = TrainConfig(
         model=name,
         data=data,
@@ -119,6 +127,7 @@ def train_cmd(
         early_stopping_patience=early_stopping_patience,
         logger=logger.value,
         num_workers=num_workers,
+        recipe=recipe,
         **values,
     )
     trainer = Trainer(cfg)
@@ -132,38 +141,66 @@ def train_cmd(
         console.print(f"checkpoints: {run / 'best.pt'} and {run / 'latest.pt'}; curves: {run / 'curves.png'}")
         console.print("next:")
         if trainer.task.family == "vital_resnet":
-            console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or 'data/vital-default.h5'}")
+            console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or trainer.task.recipe.data}")
             console.print(f"  zoo export {run / 'best.pt'}")
             console.print("  zoo serve")
         else:
             console.print(f"  zoo export {run / 'best.pt'}")
 
 
+def _recipe_defaults(task_cls: type, name: str, recipe: str | None) -> dict:
+    """The task's defaults, overlaid with a named recipe's training options."""
+    defaults = dict(getattr(task_cls, "defaults", {}))
+    if recipe is None:
+        return defaults
+    recipes = getattr(task_cls, "recipes", {})
+    if recipe not in recipes:
+        known = ", ".join(recipes) or "none"
+        raise ValueError(f"`--recipe` {recipe!r} is not a recipe of {name} (it has: {known})")
+    return {**defaults, **recipes[recipe].train}
+
+
 @app.command("evaluate")
 @user_errors
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A vital-resnet18 checkpoint (best.pt).")],
+    checkpoint: Annotated[
+        str,
+        typer.Argument(
+            help="A vital-resnet18 checkpoint (best.pt), an artifact folder, or a registered name (its exported or "
+            "shipped bundle).",
+            metavar="CHECKPOINT|ARTIFACT|NAME",
+        ),
+    ],
     data: Annotated[
         Path | None, typer.Option(help="The dataset it was trained on: its held-out split is used.")
     ] = None,
     presets: Annotated[
         Path | None,
         typer.Option(
-            help="A folder of .vital files made by people, rendered at a few notes, instead of the held-out split."
+            help="Presets made by people, rendered at MIDI 48, 60, 72, instead of the held-out split: a folder of "
+            ".vital files or a list file such as evaluation.txt (paths relative to the list's folder)."
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: <run>/eval).")] = None,
     n_audio: Annotated[int, typer.Option(help="Clips rendered and scored by audio distance.")] = 48,
     seed: Annotated[int, typer.Option(help="Seed of the clip choice and the random baseline.")] = 0,
 ) -> None:
-    """Score a checkpoint against the init, random, mean and nearest-neighbour presets by rendered audio."""
+    """Score a model against the init, random, mean and nearest-neighbour presets by rendered audio; on human
+    presets also against their own Tier-1 projection (what a perfect Tier-1 predictor reaches)."""
     if data is None and presets is None:
-        raise ValueError("give `--data PATH` (its held-out split) or `--presets DIR` (with `--data` for all baselines)")
+        raise ValueError(
+            "give `--data PATH` (its held-out split) or `--presets DIR|LIST` (with `--data` for all baselines)"
+        )
     if n_audio < 1:
         raise ValueError("`--n-audio` must be at least 1")
     from training import evaluate
 
-    out = out or checkpoint.parent / ("eval" if presets is None else "eval-presets")
+    source = Path(checkpoint)
+    if presets is None and not source.is_file():
+        raise ValueError("`--data` alone needs a checkpoint (its split); score a bundle or a name with `--presets`")
+    if out is None:
+        base = source.parent if source.is_file() else Path("runs") / "evaluate" / source.name
+        out = base / ("eval" if presets is None else "eval-presets")
     if presets is None:
         report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio=n_audio, seed=seed)
     else:

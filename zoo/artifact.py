@@ -93,3 +93,24 @@ def latest_artifact(root: str | Path = DEFAULT_ROOT) -> Path:
     if not cards:
         raise ArtifactError(f"no exported model under {root}/; run `zoo export CHECKPOINT` first or pass a folder")
     return max(cards, key=lambda p: p.stat().st_mtime).parent
+
+
+FLAGSHIP_MODEL = "vital-resnet18"
+
+
+def default_artifact(model: str | None = None, root: str | Path = DEFAULT_ROOT) -> Path:
+    """The bundle used when none is named: the newest exported under ``root`` (under ``root/<model>`` when
+    ``model`` is given), else the bundle the package ships for ``model`` (vital-resnet18 when None)."""
+    from zoo.weights import shipped_artifact
+
+    search = Path(root) / model if model else Path(root)
+    try:
+        return latest_artifact(search)
+    except ArtifactError:
+        shipped = shipped_artifact(model or FLAGSHIP_MODEL)
+        if shipped is None:
+            raise ArtifactError(
+                f"no exported model under {search}/ and no shipped {model or FLAGSHIP_MODEL} bundle; "
+                "run `zoo export CHECKPOINT` first or pass a folder"
+            ) from None
+        return shipped

@@ -34,6 +34,7 @@ from training.data.render_job import (
 from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
 from zoo.errors import DatasetError
 from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
+from zoo.vital.sampler import DEFAULT_PRIOR, PriorMix
 from zoo.vital.tier1 import tier1_spec
 
 COMMIT_EVERY = 16  # presets between commits of the partial file
@@ -107,8 +108,12 @@ def _validate(out: Path, n_presets: int, workers: int, seed: int, notes: tuple[i
         raise DatasetError(f"cannot write to {parent} (permission denied); choose another --out")
 
 
-def _run_attrs(seed: int, n_presets: int, notes: tuple[int, ...], shard: tuple[int, int]) -> dict[str, Any]:
+def _run_attrs(
+    seed: int, n_presets: int, notes: tuple[int, ...], shard: tuple[int, int], prior: PriorMix, vary_notes: bool
+) -> dict[str, Any]:
     return {
+        "prior": json.dumps(prior.to_dict(), sort_keys=True),
+        "vary_notes": bool(vary_notes),
         "seed": seed,
         "n_presets": n_presets,
         "notes": np.array(notes, dtype=np.int64),
@@ -151,6 +156,8 @@ def _append(f: Any, result: PresetRenders, notes: tuple[int, ...]) -> None:
     f[schema.NOTE][start:stop] = np.array(notes[:n], dtype=np.int64)
     f[schema.RMS_DB][start:stop] = np.array(result.rms_db, dtype=np.float32)
     f[schema.PEAK][start:stop] = np.array(result.peak, dtype=np.float32)
+    f[schema.VELOCITY][start:stop] = np.array(result.velocity, dtype=np.float32)
+    f[schema.NOTE_SECONDS][start:stop] = np.array(result.note_seconds, dtype=np.float32)
     f.attrs["n_rows"] = stop
 
 
@@ -237,8 +244,13 @@ def generate_dataset(
     shard: tuple[int, int] = (0, 1),
     resume: bool = False,
     progress: bool = True,
+    prior: PriorMix | str = DEFAULT_PRIOR,
+    vary_notes: bool = False,
 ) -> GenerationReport:
     """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``.
+
+    ``prior`` picks the sampler's mix (``zoo.vital.sampler``); with ``vary_notes`` every render gets its own
+    velocity and held length (``render_job.NOTE_VARIATION``), stored per row.
 
     Raises :class:`DatasetError` for bad arguments, an existing ``out``, or a partial file from another
     run. On KeyboardInterrupt the partial file is committed and closed, then the interrupt propagates.
@@ -252,7 +264,8 @@ def generate_dataset(
     indices = list(range(shard[0], n_presets, shard[1]))
     partial = partial_path(out)
     spec = tier1_spec()
-    attrs = _run_attrs(seed, n_presets, notes, shard)
+    prior = PriorMix.parse(prior) if isinstance(prior, str) else prior
+    attrs = _run_attrs(seed, n_presets, notes, shard, prior, vary_notes)
 
     if out.exists():
         if not resume:
@@ -274,6 +287,8 @@ def generate_dataset(
         velocity=DEFAULT_VELOCITY,
         note_seconds=NOTE_SECONDS,
         render_seconds=RENDER_SECONDS,
+        prior=prior.to_dict(),
+        vary_notes=bool(vary_notes),
     )
     renders = 0
     render_s = 0.0

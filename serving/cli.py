@@ -29,7 +29,10 @@ class DeviceChoice(str, Enum):
 
 ArtifactArg = Annotated[
     Path | None,
-    typer.Argument(help="Artifact folder of `zoo export` (default: the newest under artifacts/).", show_default=False),
+    typer.Argument(
+        help="Artifact folder of `zoo export` (default: the newest under artifacts/, else the shipped vital-resnet18).",
+        show_default=False,
+    ),
 ]
 BackendOpt = Annotated[BackendChoice, typer.Option("--backend", help="Runtime for the exported model.")]
 DeviceOpt = Annotated[DeviceChoice, typer.Option("--device", help="auto: CUDA when the backend can use a GPU.")]
@@ -62,10 +65,10 @@ def serve_cmd(
     from serving.backends import resolve_device
     from serving.request_reader import API_KEY_ENV
     from serving.server import ServeConfig, build_server, run_server
-    from zoo.artifact import latest_artifact, load_artifact
+    from zoo.artifact import default_artifact, load_artifact
 
     config = ServeConfig(
-        artifact_dir=artifact if artifact is not None else latest_artifact(),
+        artifact_dir=artifact if artifact is not None else default_artifact(),
         backend=backend.value,
         device=device.value,
         host=host,
@@ -99,7 +102,10 @@ def predict_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="Folder for the .vital files.")] = Path("."),
     preview: Annotated[bool, typer.Option("--preview", help="Also render each preset with Vital (WAV).")] = False,
     artifact: Annotated[
-        Path | None, typer.Option("--artifact", help="Artifact folder (default: the newest under artifacts/).")
+        Path | None,
+        typer.Option(
+            "--artifact", help="Artifact folder (default: the newest under artifacts/, else the shipped model)."
+        ),
     ] = None,
     backend: BackendOpt = BackendChoice.onnx,
     device: DeviceOpt = DeviceChoice.auto,
@@ -113,10 +119,10 @@ def predict_cmd(
     from serving.backends import create_backend, resolve_device
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
-    from zoo.artifact import latest_artifact, load_artifact
+    from zoo.artifact import default_artifact, load_artifact
     from zoo.errors import ZooError
 
-    bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
+    bundle = load_artifact(artifact if artifact is not None else default_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
     presets = PresetDecoder(bundle.card)
     accelerator, why = resolve_device(backend.value, device.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -248,9 +249,33 @@ def export_cmd(
     out: Annotated[
         Path | None, typer.Option("--out", help="Bundle folder (default: artifacts/<model>/<run or timestamp>).")
     ] = None,
+    ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship",
+            help="Write the package's bundle (zoo/weights/<model>/ unless --out): ONNX with float16 weights, parity "
+            "checked, the card saying how it was made and how it scores on the human presets.",
+        ),
+    ] = False,
+    evaluate: Annotated[bool, typer.Option(help="With --ship: score the bundle on the human preset lists.")] = True,
 ) -> None:
     """Export a checkpoint to ONNX and TorchScript (raw waveform in), check parity, write card.json."""
     from training.export import export_checkpoint
+
+    if ship:
+        from training.ship import ship_checkpoint
+
+        folder = ship_checkpoint(checkpoint, out, evaluate=evaluate)
+        card = json.loads((folder / "card.json").read_text())
+        size = sum(info["bytes"] for info in card["files"].values()) / 2**20
+        half = card["parity"]["float16_weights"]
+        console.print(f"wrote {folder} ({size:.1f} MiB, {card['model']['version']})", soft_wrap=True)
+        console.print(
+            f"float16 weights vs float32: continuous max abs error {half['continuous_max_abs_error']:.2e}, "
+            f"categorical agreement {half['categorical_agreement']:.1%}",
+            soft_wrap=True,
+        )
+        return
 
     formats = [f.strip() for f in format.split(",") if f.strip()]
     with console.status("exporting and checking parity ..."):

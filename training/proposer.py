@@ -73,7 +73,9 @@ def _from_artifact(path: Path) -> Proposer:
         outputs = session.run(None, {input_name: np.ascontiguousarray(clips, dtype=np.float32)})
         return np.asarray(outputs[0]), _argmax(outputs[1 : 1 + n_cat])
 
-    return Proposer(f"{path} ({bundle.version})", bundle.model_name, spec, propose)
+    # A shipped bundle's card records its training configuration: its split gives the data baselines.
+    train_config = bundle.card.get("provenance", {}).get("train_config", {})
+    return Proposer(f"{path} ({bundle.version})", bundle.model_name, spec, propose, train_config)
 
 
 def load_proposer(source: str | Path) -> Proposer:

@@ -194,6 +194,22 @@ PRIORS = {
 DEFAULT_PRIOR = "broad"
 
 
+def switch_probabilities(spec: VitalParamSpec | None = None) -> dict[str, dict[str, float]]:
+    """P(on) of every switch in each component's draw (before the at-least-one-oscillator rule)."""
+    spec = spec or tier1_spec()
+    human = human_prior()["switches"]
+    simple = {"osc_1_on": 1.0, "filter_1_on": _SIMPLE_FILTER_ON, **_SIMPLE_EFFECTS_ON}
+    return {
+        p.name: {
+            "broad": _SWITCH_ON.get(p.name, 0.5),
+            "human": human.get(p.name, _SWITCH_ON.get(p.name, 0.5)),
+            "simple": simple.get(p.name, 0.0),
+        }
+        for p in spec.categorical
+        if p.is_switch
+    }
+
+
 def _marginal(entry: dict[str, Any], rng: np.random.Generator) -> float:
     """One draw of a human-prior continuous entry: an atom, or the inverse CDF of its quantiles."""
     u = rng.random()

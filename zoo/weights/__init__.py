@@ -22,3 +22,32 @@ def shipped_artifact(model: str) -> Path | None:
 def shipped_models() -> list[str]:
     """Registered names with a shipped bundle."""
     return sorted(p.parent.name for p in WEIGHTS_DIR.glob(f"*/{CARD_FILE}"))
+
+
+def describe_shipped(model: str) -> list[str]:
+    """Lines that say what ships for ``model``: version, size, how it was made, how it scores (empty if none)."""
+    import json
+
+    folder = shipped_artifact(model)
+    if folder is None:
+        return []
+    card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    size = sum(info["bytes"] for info in card["files"].values()) / 2**20
+    weights = card.get("weights", {}).get("storage", "float32")
+    lines = [f"shipped weights: {folder} ({card['model']['version']}, {size:.1f} MiB, {weights} weights)"]
+    made = card.get("provenance", {})
+    data = made.get("data", {})
+    if data.get("n_clips"):
+        lines.append(
+            f"  trained on {data['n_clips']:,} clips ({data['n_presets']:,} presets x {len(data.get('notes', []))} "
+            f"notes, prior {data.get('prior')}) for {made.get('epochs_run')} epochs"
+        )
+    if made.get("command"):
+        lines.append(f"  made by: {made['command']}")
+    for name, score in card.get("evaluation", {}).items():
+        methods = score["methods"]
+        shown = ", ".join(
+            f"{m} {v['mean']:.2f}/{v['median']:.2f}" for m, v in methods.items() if v.get("mean") is not None
+        )
+        lines.append(f"  {name} presets ({score['n_clips']} clips), mean/median distance: {shown}")
+    return lines

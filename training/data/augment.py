@@ -108,17 +108,9 @@ class AugmentedAudioDataset(VitalMelDataset):
         self.augment = tuple(augment)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for a dataset of {len(self)}")
-        index = int(self.indices[i])
-        file_no, row = self.locate(index)
-        f = self._handles()[file_no]
+        item = super().__getitem__(i)
+        del item["mel"]  # (a clean mel: this item's features are computed from the augmented audio instead)
+        file_no, row = self.locate(int(item["index"]))
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
-        audio = augment_waveform(f[schema.AUDIO][row], self.augment, rng)
-        return {
-            "audio": torch.from_numpy(audio),  # (88200,)
-            "continuous": torch.from_numpy(f[schema.CONTINUOUS][row]),
-            "categorical": torch.from_numpy(f[schema.CATEGORICAL][row].astype(np.int64)),
-            "note": torch.tensor(int(f[schema.NOTE][row]), dtype=torch.int64),
-            "index": torch.tensor(index, dtype=torch.int64),
-        }
+        audio = augment_waveform(self._handles()[file_no][schema.AUDIO][row], self.augment, rng)
+        return {"audio": torch.from_numpy(audio), **item}  # audio (88200,)

@@ -11,6 +11,9 @@ Run one configuration per command, each under the machine's CPU lock::
 
     flock /tmp/zoo-cpu.lock zoo experiment proposal-ablation today
     zoo experiment proposal-ablation --table     # the Markdown table of every finished configuration
+    # once every decision is taken: the same checkpoints on the evaluation presets
+    flock /tmp/zoo-cpu.lock zoo experiment proposal-ablation today ... --score-only \
+        --presets ../shared/presets/evaluation.txt --out benchmarks/results/proposal/ablation-evaluation
 """
 
 from __future__ import annotations
@@ -85,15 +88,33 @@ def _dataset(ab: Ablation, n_presets: int, data_dir: Path) -> tuple[Path, float]
     return path, time.perf_counter() - start
 
 
-def run_ablation(name: str, n_presets: int, epochs: int, data_dir: Path, runs: Path, presets: Path) -> AblationResult:
-    """Generate (if needed), train and score one configuration on the calibration presets."""
-    from training.config import TrainConfig
+def run_ablation(
+    name: str, n_presets: int, epochs: int, data_dir: Path, runs: Path, presets: Path, score_only: bool = False
+) -> AblationResult:
+    """Generate (if needed), train and score one configuration on ``presets``; with ``score_only``, score the
+    configuration's finished run again (e.g. on the evaluation presets, once every decision is taken)."""
     from training.evaluate import evaluate_presets
-    from training.trainer import Trainer
 
     ab = CONFIGS[name]
     result = AblationResult(name, asdict(ab), n_presets, epochs)
-    data, result.seconds["dataset"] = _dataset(ab, n_presets, data_dir)
+    data = data_dir / f"{ab.dataset}-{n_presets}.h5"
+    run_dir = runs / "vital-resnet18" / name
+    if not score_only:
+        data, result.seconds["dataset"] = _dataset(ab, n_presets, data_dir)
+        run_dir = _train(name, ab, data, epochs, runs, result)
+    elif not (run_dir / "best.pt").is_file():
+        raise FileNotFoundError(f"no finished run of {name} at {run_dir}; run the configuration first")
+    start = time.perf_counter()
+    report = evaluate_presets(run_dir / "best.pt", presets, run_dir / f"eval-{presets.stem}", data=data, progress=False)
+    result.seconds["evaluate"] = time.perf_counter() - start
+    result.audio = report["audio"]
+    return result
+
+
+def _train(name: str, ab: Ablation, data: Path, epochs: int, runs: Path, result: AblationResult) -> Path:
+    from training.config import TrainConfig
+    from training.trainer import Trainer
+
     cfg = TrainConfig(
         model="vital-resnet18", data=data, epochs=epochs, batch_size=32, lr=1e-3, warmup_epochs=1, device="cpu",
         out=runs, run_name=name, seed=0, augment=list(ab.augment), model_overrides={"freeze_early": ab.freeze_early},
@@ -105,11 +126,7 @@ def run_ablation(name: str, n_presets: int, epochs: int, data_dir: Path, runs: P
     epoch_rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     rates = [r["samples_per_s"] for r in epoch_rows if "samples_per_s" in r]
     result.samples_per_s = float(np.median(rates)) if rates else None
-    start = time.perf_counter()
-    report = evaluate_presets(run_dir / "best.pt", presets, run_dir / "eval-calibration", data=data, progress=False)
-    result.seconds["evaluate"] = time.perf_counter() - start
-    result.audio = report["audio"]
-    return result
+    return run_dir
 
 
 def _paired_gain(a: list, b: list, seed: int = 0) -> tuple[float, float, float]:
@@ -171,6 +188,9 @@ def register(app: typer.Typer) -> None:
         data_dir: Annotated[Path, typer.Option(help="Where the datasets go.")] = Path("data/ablation"),
         runs: Annotated[Path, typer.Option(help="Where the training runs go.")] = Path("runs/ablation"),
         out: Annotated[Path, typer.Option(help="Folder of the JSON results and the table.")] = DEFAULT_OUT,
+        score_only: Annotated[
+            bool, typer.Option("--score-only", help="Score finished runs on --presets again (no training).")
+        ] = False,
     ) -> None:
         """Train and score configurations of data and training on the calibration presets."""
         import torch
@@ -186,7 +206,7 @@ def register(app: typer.Typer) -> None:
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
         out.mkdir(parents=True, exist_ok=True)
         for name in [] if table else configs or []:
-            result = run_ablation(name, n_presets, epochs, data_dir, runs, presets)
+            result = run_ablation(name, n_presets, epochs, data_dir, runs, presets, score_only)
             (out / f"{name}.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
             console.print(f"{name}: model mean {result.audio['model']['mean']:.3f}", highlight=False)
         (out / "table.md").write_text(ablation_table(out))

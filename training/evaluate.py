@@ -151,10 +151,17 @@ def evaluate_dataset(
     return report
 
 
-# The single_cycle reference row: a function (target clip (88200,), MIDI note) -> a .vital document (one
-# waveform cycle of the target as oscillator 1's wavetable, envelope from its amplitude). None until the
-# wavetable-analysis module provides it; the row is then left out.
-SINGLE_CYCLE: Callable[[np.ndarray, int], dict[str, Any]] | None = None
+def single_cycle_baseline() -> Callable[[np.ndarray, int], dict[str, Any]] | None:
+    """The ``single_cycle`` reference row: (target clip (88200,), MIDI note) -> a .vital document (one waveform
+    cycle of the target as oscillator 1's wavetable, envelope from its amplitude), or None on a version of
+    the project without ``zoo.vital.single_cycle`` (the row is then left out)."""
+    try:
+        from zoo.vital.single_cycle import single_cycle_preset
+    except ImportError:
+        return None
+    from zoo.vital.render import NOTE_SECONDS
+
+    return lambda audio, note: single_cycle_preset(audio, midi=note, note_seconds=NOTE_SECONDS)
 
 
 @dataclass
@@ -223,7 +230,7 @@ def evaluate_presets(
     baselines = Baselines(_train_split(proposer.train_config, Path(data))[1], spec, seed) if data else None
     sampler = iter(PresetSampler(spec, seed=seed))
     init_vec = vector_from_preset(init_preset(), spec)
-    front_end = LogMelFrontEnd()
+    front_end, single_cycle = LogMelFrontEnd(), single_cycle_baseline()
     examples = []
     for target in targets:
         mel = front_end(torch.from_numpy(target.audio))
@@ -236,8 +243,8 @@ def evaluate_presets(
             vectors.update(baselines.for_clip(mel))
         else:
             vectors.update({"random_preset": next(sampler), "init_preset": init_vec})
-        if SINGLE_CYCLE is not None:
-            vectors["single_cycle"] = SINGLE_CYCLE(target.audio, target.note)
+        if single_cycle is not None:
+            vectors["single_cycle"] = single_cycle(target.audio, target.note)
         examples.append(Example(note=target.note, target_audio=target.audio, vectors=vectors))
     report: dict[str, Any] = {
         "checkpoint": proposer.label,

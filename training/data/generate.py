@@ -247,10 +247,8 @@ def generate_dataset(
     prior: PriorMix | str = DEFAULT_PRIOR,
     vary_notes: bool = False,
 ) -> GenerationReport:
-    """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``.
-
-    ``prior`` picks the sampler's mix (``zoo.vital.sampler``); with ``vary_notes`` every render gets its own
-    velocity and held length (``render_job.NOTE_VARIATION``), stored per row.
+    """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``,
+    drawn with the sampler's ``prior``; ``vary_notes``: each render's own velocity and held length.
 
     Raises :class:`DatasetError` for bad arguments, an existing ``out``, or a partial file from another
     run. On KeyboardInterrupt the partial file is committed and closed, then the interrupt propagates.
@@ -281,15 +279,9 @@ def generate_dataset(
         )
 
     settings = RenderSettings(
-        spec=spec.to_dict(),
-        seed=seed,
-        notes=notes,
-        velocity=DEFAULT_VELOCITY,
-        note_seconds=NOTE_SECONDS,
-        render_seconds=RENDER_SECONDS,
-        prior=prior.to_dict(),
+        spec.to_dict(), seed, notes, DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, prior=prior.to_dict(),
         vary_notes=bool(vary_notes),
-    )
+    )  # fmt: skip
     renders = 0
     render_s = 0.0
     t0 = time.perf_counter()

@@ -84,8 +84,18 @@ def _dataset(ab: Ablation, n_presets: int, data_dir: Path) -> tuple[Path, float]
             path, n_presets, workers=2, seed=0, notes=DEFAULT_NOTES, prior=ab.prior, vary_notes=ab.vary_notes,
             progress=False,
         )  # fmt: skip
-    precompute_mels(path, progress=False)
+    if not _has_mels(path):  # (a finished file may still be open for reading in this process)
+        precompute_mels(path, progress=False)
     return path, time.perf_counter() - start
+
+
+def _has_mels(path: Path) -> bool:
+    import h5py
+
+    from training.data import schema
+
+    with h5py.File(path, "r") as f:
+        return schema.MEL in f and int(f[schema.MEL].attrs.get("n_done", 0)) >= f[schema.AUDIO].shape[0]
 
 
 def run_ablation(

@@ -1,18 +1,18 @@
-"""The log-mel front end on one 2 s clip: each formulation in eager PyTorch, and the two exported ones (the
-factored DFT of current bundles, the Conv1d DFT of earlier ones) alone in ONNX Runtime."""
+"""The log-mel front end on one 2 s clip: each formulation in eager PyTorch, and the exported one (the factored
+DFT of the bundles' graphs) alone in ONNX Runtime, with the session set-up of ``zoo serve``."""
 
 import numpy as np
 import pytest
 import torch
 
-from zoo.audio import CLIP_SAMPLES, LogMelFrontEnd
+from zoo.audio import CLIP_SAMPLES, STFT_FORMULATIONS, LogMelFrontEnd
 
 
 def _waveform() -> torch.Tensor:
     return 0.1 * torch.randn(1, CLIP_SAMPLES, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("stft", ["fft", "factored", "conv"])
+@pytest.mark.parametrize("stft", STFT_FORMULATIONS)
 def test_front_end_eager_batch1(benchmark, stft):
     front_end = LogMelFrontEnd(stft=stft)
     waveform = _waveform()
@@ -25,28 +25,13 @@ def test_front_end_eager_batch1(benchmark, stft):
     assert mel.shape == (1, 1, 128, 173)
 
 
-@pytest.fixture(scope="module")
-def front_end_graphs(tmp_path_factory):
-    """The front end alone exported to ONNX in each formulation an exported graph may hold."""
+def test_front_end_onnxruntime_batch1(benchmark, tmp_path):
     from training.export import export_onnx
+    from zoo.runtime import onnx_session
 
-    folder = tmp_path_factory.mktemp("front-ends")
     example = (_waveform().repeat(2, 1),)
-    return {
-        stft: export_onnx(LogMelFrontEnd(stft=stft), example, folder / f"{stft}.onnx", ["waveform"], ["mel"])
-        for stft in ("factored", "conv")
-    }
-
-
-@pytest.mark.parametrize("stft", ["factored", "conv"])
-def test_front_end_onnxruntime_batch1(benchmark, front_end_graphs, stft):
-    import onnxruntime as ort
-
-    from serving.backends import ORT_SPINNING_KEY
-
-    options = ort.SessionOptions()
-    options.add_session_config_entry(ORT_SPINNING_KEY, "0")  # as serving.backends runs it on the CPU
-    session = ort.InferenceSession(str(front_end_graphs[stft]), options, providers=["CPUExecutionProvider"])
+    path = export_onnx(LogMelFrontEnd(stft="factored"), example, tmp_path / "factored.onnx", ["waveform"], ["mel"])
+    session = onnx_session(path)  # as serving.backends runs it on the CPU
     waveform = _waveform().numpy()
     (mel,) = benchmark(session.run, None, {"waveform": waveform})
     with torch.no_grad():

@@ -23,6 +23,7 @@ def bench_artifact(tmp_path_factory):
     import torch
 
     from training.export import export_model
+    from zoo.artifact import CheckpointInfo
     from zoo.registry import create_model
     from zoo.vital import tier1_spec
 
@@ -37,7 +38,7 @@ def bench_artifact(tmp_path_factory):
         out,
         formats=("onnx",),
         spec=spec.to_dict(),
-        metadata={"checkpoint": {"model_config": config}},
+        checkpoint=CheckpointInfo(model_config=config),
     )
     return load_artifact(out, verify=False)
 

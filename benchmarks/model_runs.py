@@ -5,12 +5,13 @@ What is timed (``scope``):
 - ``end-to-end``: a batch of raw 44.1 kHz waveforms (B, 88200) through loudness normalisation, the log-mel front
   end and the model, outputs back on the host as numpy. Eager PyTorch uses the FFT front end (what eager code
   runs: ``WaveformModel(stft="fft")``); TorchScript and ONNX Runtime run the exported graphs, whose front end is
-  the formulation their card names (``factored``; ``conv`` in bundles exported before it), through the serving
-  backends (``serving.backends``) exactly as ``zoo serve`` calls them.
+  the formulation their card names (``factored``), through the serving backends (``serving.backends``) exactly
+  as ``zoo serve`` calls them.
 - ``model``: the model alone on the log-mel (B, 1, 128, 173): the eager module, the bundle's TorchScript
   submodule, and the model's subgraph cut out of the bundle's ONNX file at its ``mel`` tensor.
 
-The subject is an artifact folder (its files; eager gets the same weights from its TorchScript file) or a
+The subject is an artifact folder (its files; eager loads the same weights from its TorchScript file through
+``zoo.state_dict.load_weights``, strict) or a
 registry name, exported on the fly into a temporary folder with ``training.export.export_model`` (untrained
 weights: latency does not depend on their values). Backends are timed in interleaved rounds, so a change in the
 load of a shared machine hits all of them alike; each row carries the counted FLOPs and the fraction of the
@@ -108,7 +109,7 @@ class Runner:
     backend: str
     scope: str
     precision: str
-    front_end: str  # "fft", "factored", "conv", or "" for the model alone
+    front_end: str  # "fft", "factored", or "" for the model alone
     fn: Callable[[tuple[np.ndarray, ...]], object]
     flops_per_sample: int
     note: str = ""
@@ -152,25 +153,22 @@ class ModelBenchResult:
 
 
 def _eager_from_artifact(artifact: Any) -> tuple[nn.Module, str]:
-    """Rebuild the bundle's architecture and take its weights from its TorchScript file when it has one."""
-    from zoo.errors import ArtifactError
+    """Rebuild the bundle's architecture and load its weights from its TorchScript file when it has one (strict:
+    a tensor the eager model lacks or misses is an error, not a silently fresh layer)."""
     from zoo.registry import create_model
+    from zoo.state_dict import load_weights
 
-    config = (artifact.card.get("checkpoint") or {}).get("model_config") or {}
-    model = create_model(artifact.model_name, **config).eval()
-    if not any(info["format"] == "torchscript" for info in artifact.card["files"].values()):
+    card = artifact.card
+    model = create_model(artifact.model_name, **(card.checkpoint.model_config if card.checkpoint else {})).eval()
+    if not any(f.format == "torchscript" for f in card.files):
         return model, "fresh initialisation (the bundle has no TorchScript file to take weights from)"
+    path = artifact.file_for("torchscript")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still supported
-        scripted = torch.jit.load(str(artifact.file_for("torchscript")), map_location="cpu")
+        scripted = torch.jit.load(str(path), map_location="cpu")
     source = scripted.model if artifact.takes_waveform else scripted
-    try:
-        model.load_state_dict(source.state_dict())
-    except RuntimeError as e:
-        raise ArtifactError(
-            f"the eager {artifact.model_name} does not match the weights of {artifact.path}: {e}"
-        ) from None
-    return model, f"the bundle's ({artifact.file_for('torchscript').name})"
+    load_weights(model, dict(source.state_dict()), source=f"the weights of {path}")
+    return model, f"the bundle's ({path.name})"
 
 
 def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Subject:
@@ -179,18 +177,26 @@ def resolve_subject(target: str, backends: Sequence[str], work_dir: Path) -> Sub
     from training.export import export_model, takes_log_mel
     from zoo.artifact import CARD_FILE, load_artifact
     from zoo.audio import FrontEndConfig
-    from zoo.registry import _entry, create_model
+    from zoo.registry import create_model, model_entry
 
     path = Path(target)
     if path.is_dir() or (path.exists() and path.name == CARD_FILE):
         artifact = load_artifact(path if path.is_dir() else path.parent, verify=True)
         model, weights = _eager_from_artifact(artifact)
-        front_end = FrontEndConfig(**artifact.card["input"]["front_end"]) if artifact.takes_waveform else None
-        stft = artifact.card["input"].get("stft", "conv")  # bundles from before the key all hold the Conv1d DFT
-        return Subject(artifact.model_name, model, weights, artifact.takes_waveform, artifact, False, front_end, stft)
+        graph_input = artifact.card.input
+        return Subject(
+            artifact.model_name,
+            model,
+            weights,
+            artifact.takes_waveform,
+            artifact,
+            False,
+            graph_input.front_end,
+            graph_input.stft or "factored",
+        )
     if path.exists():
         raise ValueError(f"{target} is a file; give a registered model name (`zoo list`) or an artifact folder")
-    entry = _entry(target)  # unknown names raise with close matches
+    entry = model_entry(target)  # unknown names raise with close matches
     if not entry.exportable and any(b != "eager" for b in backends):
         raise ValueError(f"{target} is not exportable; benchmark it with `--backend eager`")
     torch.manual_seed(0)
@@ -275,24 +281,6 @@ def _waveform_fn(backend: Any) -> Callable[[tuple[np.ndarray, ...]], object]:
     return run
 
 
-def _ort_session(path: Path, device: str, threads: int) -> Any:
-    """An ONNX Runtime session set up like ``serving.backends.OnnxRuntimeBackend``."""
-    import onnxruntime as ort
-
-    from serving.backends import ORT_SPINNING_KEY
-
-    ort.set_default_logger_severity(3)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    if device != "cuda":
-        options.add_session_config_entry(ORT_SPINNING_KEY, "0")
-    providers: list = ["CPUExecutionProvider"]
-    if device == "cuda":
-        providers.insert(0, ("CUDAExecutionProvider", {"device_id": 0}))
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-
-
 def _ort_fn(session: Any) -> Callable[[tuple[np.ndarray, ...]], object]:
     names = [i.name for i in session.get_inputs()]
 
@@ -320,15 +308,9 @@ def _model_subgraph(artifact: Any, work_dir: Path) -> Path:
     return out
 
 
-def _onnx_cuda_available() -> bool:
-    import onnxruntime as ort
-
-    return "CUDAExecutionProvider" in ort.get_available_providers()
-
-
 def _flops_of(subject: Subject, scope: str, front_end: str) -> int:
     """Counted FLOPs of one sample through what a runner executes (its eager fp32 equivalent, on the CPU)."""
-    from training.export import WaveformModel
+    from zoo.waveform_model import WaveformModel
 
     inputs = tuple(torch.from_numpy(x) for x in make_inputs(subject, scope, 1))
     if scope == "end-to-end":
@@ -348,7 +330,8 @@ def build_runners(
 ) -> tuple[list[Runner], list[str]]:
     """Every (backend, scope, precision) runner the config asks for, and why others were skipped."""
     from serving.backends import OnnxRuntimeBackend, TorchScriptBackend
-    from training.export import WaveformModel
+    from zoo.runtime import onnx_cuda_available, onnx_session
+    from zoo.waveform_model import WaveformModel
 
     device = config.device
     runners: list[Runner] = []
@@ -362,7 +345,7 @@ def build_runners(
         for fe in (("fft", subject.graph_stft) if scope == "end-to-end" else ("",))
     }
     precisions = device_precisions(device)
-    ort_cuda = device != "cuda" or _onnx_cuda_available()
+    ort_cuda = device != "cuda" or onnx_cuda_available()
     loaded_ts = None
     for scope in scopes:
         for backend in config.backends:
@@ -402,7 +385,7 @@ def build_runners(
                         fn = _waveform_fn(OnnxRuntimeBackend(subject.artifact, device, threads))
                     else:
                         path = _model_subgraph(subject.artifact, work_dir) if subject.takes_waveform else None
-                        fn = _ort_fn(_ort_session(path or subject.artifact.file_for("onnx"), device, threads))
+                        fn = _ort_fn(onnx_session(path or subject.artifact.file_for("onnx"), device, threads))
                 runners.append(Runner(backend, scope, precision, front_end, fn, flops[(scope, front_end)], note))
     return _check_reduced_precision(subject, runners, skipped)
 
@@ -432,7 +415,7 @@ def _check_reduced_precision(
         if runner.scope not in references:
             module = subject.model
             if runner.scope == "end-to-end":
-                from training.export import WaveformModel
+                from zoo.waveform_model import WaveformModel
 
                 module = WaveformModel(subject.model, subject.front_end, stft="fft")
             references[runner.scope] = _eager_fn(copy.deepcopy(module), "cpu")(inputs)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import tempfile
@@ -56,7 +55,9 @@ def raw_render_rate(vectors: list[tuple[np.ndarray, np.ndarray]], notes: tuple[i
     if processes == 1:
         n, seconds = _raw_worker(parts[0])
         return {"renders": n, "seconds": seconds, "renders_per_second": n / seconds}
-    with multiprocessing.get_context("fork").Pool(processes) as pool:
+    from zoo.workers import process_pool
+
+    with process_pool(processes) as pool:
         results = pool.map(_raw_worker, parts, chunksize=1)
     n = sum(r[0] for r in results)
     return {

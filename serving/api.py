@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from serving.pipeline import AudioLimits, PreparedClip, prepare_recording
 from serving.request_reader import PredictPayload, read_predict_request
+from zoo.artifact import Artifact
 from zoo.errors import AudioDecodeError, AudioTooLongError
 
 log = logging.getLogger("zoo.serving")
@@ -67,7 +68,7 @@ class PresetAPI(ls.LitAPI):
 
     def __init__(
         self,
-        artifact_dir: str | Path,
+        artifact: Artifact | str | Path,
         backend: str = "onnx",
         limits: AudioLimits | None = None,
         threads: int | None = None,
@@ -75,7 +76,9 @@ class PresetAPI(ls.LitAPI):
         batch_timeout: float = 0.01,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
-        self.artifact_dir = Path(artifact_dir)
+        # A bundle read and checked by the parent travels to the workers with this object (pickled), so its card
+        # is parsed once; a folder is read in each worker.
+        self.artifact_source = artifact if isinstance(artifact, Artifact) else Path(artifact)
         self.backend_name = backend
         self.limits = limits or AudioLimits()
         self.threads = threads
@@ -85,7 +88,8 @@ class PresetAPI(ls.LitAPI):
         from serving.presets import PresetDecoder, PreviewRenderer
         from zoo.artifact import load_artifact
 
-        self.artifact = load_artifact(self.artifact_dir, verify=False)  # checksums were verified at start-up
+        source = self.artifact_source
+        self.artifact = source if isinstance(source, Artifact) else load_artifact(source)
         self.backend = create_backend(self.artifact, self.backend_name, device, self.threads)
         self.presets = PresetDecoder(self.artifact.card)
         self.previewer = PreviewRenderer(self.presets.spec)

@@ -12,9 +12,9 @@ import numpy as np
 
 from zoo.artifact import Artifact
 from zoo.errors import ArtifactError, ZooError
+from zoo.runtime import import_onnxruntime, onnx_session
 
 BACKENDS = ("onnx", "torchscript")
-ORT_SPINNING_KEY = "session.intra_op.allow_spinning"
 
 
 class DeviceError(ZooError, ValueError):
@@ -46,9 +46,7 @@ def resolve_device(backend: str, device: str) -> tuple[str, str]:
     if device == "cpu":
         return "cpu", f"{backend}: running on the CPU (--device cpu)"
     if backend == "onnx":
-        import onnxruntime as ort
-
-        has_provider = "CUDAExecutionProvider" in ort.get_available_providers()
+        has_provider = "CUDAExecutionProvider" in import_onnxruntime().get_available_providers()
         gpus = _nvidia_gpu_count() if has_provider else 0
         if has_provider and gpus:
             return "cuda", f"ONNX Runtime: CUDA execution provider on {gpus} GPU(s)"
@@ -70,27 +68,9 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, artifact: Artifact, device: str = "cpu", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        ort.set_default_logger_severity(3)  # errors only: provider probing must not print a wall of warnings
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        if device.startswith("cuda"):
-            index = int(device.split(":")[1]) if ":" in device else 0
-            providers: list = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
-            # Idle intra-op threads sleep instead of spinning: the next request's decoding and note finding run
-            # on the same cores right after a forward pass, and spinning threads made them about 1.6x slower
-            # (78 against 50 ms, interleaved runs on a shared 2-core machine; see benchmarks/results).
-            options.add_session_config_entry(ORT_SPINNING_KEY, "0")
-        path = artifact.file_for("onnx")
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        except Exception as e:  # noqa: BLE001 - ORT raises its own exception types for unreadable models
-            raise ArtifactError(f"ONNX Runtime cannot load {path}: {e}") from None
+        # Idle intra-op threads sleep (zoo.runtime's default): the next request's decoding and note finding
+        # run on the same cores right after a forward pass.
+        self.session = onnx_session(artifact.file_for("onnx"), device, threads)
         if device.startswith("cuda") and "CUDAExecutionProvider" not in self.session.get_providers():
             raise DeviceError(f"ONNX Runtime could not start the CUDA execution provider on {device}")
         self.device = device
@@ -117,7 +97,8 @@ class TorchScriptBackend:
                 warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still works
                 self.module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as e:  # noqa: BLE001 - torch.jit raises RuntimeError subclasses and others
-            raise ArtifactError(f"TorchScript cannot load {path}: {e}") from None
+            reason = " ".join(str(e).split())[:300] or type(e).__name__
+            raise ArtifactError(f"TorchScript cannot load {path}: {reason}") from None
         self.device = device
         self._torch = torch
 
@@ -127,6 +108,12 @@ class TorchScriptBackend:
             out = self.module(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.device))
         outs = out if isinstance(out, (tuple, list)) else (out,)
         return [t.float().cpu().numpy() for t in outs]
+
+
+def check_loadable(artifact: Artifact, backend: str) -> None:
+    """Load the backend's model file once on the CPU and drop it: a file the runtime cannot read (not ONNX, not
+    TorchScript, truncated) is refused here in one line, before any worker starts, with an ArtifactError."""
+    create_backend(artifact, backend, "cpu", threads=1 if backend == "onnx" else None)
 
 
 def create_backend(artifact: Artifact, backend: str, device: str = "cpu", threads: int | None = None) -> Backend:

@@ -64,8 +64,8 @@ def serve_cmd(
     Set ZOO_API_KEY to require that key in the X-API-Key header of every prediction."""
     from serving.backends import resolve_device
     from serving.request_reader import API_KEY_ENV
-    from serving.server import ServeConfig, build_server, run_server
-    from zoo.artifact import default_artifact, load_artifact
+    from serving.server import ServeConfig, build_server, load_served_artifact, run_server
+    from zoo.artifact import default_artifact
 
     config = ServeConfig(
         artifact_dir=artifact if artifact is not None else default_artifact(),
@@ -82,8 +82,9 @@ def serve_cmd(
         api_key=os.environ.get(API_KEY_ENV) or None,
     )
     accelerator, why = resolve_device(config.backend, config.device)
-    server = build_server(config, accelerator, _threads_per_worker(workers) if accelerator == "cpu" else None)
-    bundle = load_artifact(config.artifact_dir, verify=False)
+    bundle = load_served_artifact(config)  # the card is read and checked once, here
+    threads = _threads_per_worker(workers) if accelerator == "cpu" else None
+    server = build_server(config, accelerator, threads, bundle)
     console.print(why, soft_wrap=True)
     console.print(
         f"serving [bold]{bundle.model_name}[/] {bundle.version} from {config.artifact_dir} at "

@@ -15,7 +15,7 @@ import numpy as np
 
 from zoo.audio import SAMPLE_RATE, load_audio
 from zoo.errors import AudioDecodeError, AudioTooLongError
-from zoo.notes import Note, prepare_note_clip
+from zoo.notes import Note, cut_note_clip
 
 DEFAULT_MAX_SECONDS = 30.0
 DEFAULT_MAX_PAYLOAD_MB = 32.0
@@ -36,7 +36,7 @@ class AudioLimits:
 class PreparedClip:
     """A recording ready for the model: the 2 s clip of its main note, the note, and how long each step took."""
 
-    clip: np.ndarray  # (88200,) float32, loudness-normalised
+    clip: np.ndarray  # (88200,) float32 at its recorded level: the exported graph normalises the loudness
     note: Note
     seconds: float  # length of the whole recording
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -91,7 +91,7 @@ def decode_recording(data: bytes, limits: AudioLimits = AudioLimits(), label: st
 
 
 def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLimits()) -> PreparedClip:
-    """Decode a recording (bytes or a path) and cut the clip of its main note (``zoo.notes.prepare_note_clip``)."""
+    """Decode a recording (bytes or a path) and cut the clip of its main note (``zoo.notes.cut_note_clip``)."""
     t0 = time.perf_counter()
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -101,7 +101,7 @@ def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLim
     else:
         audio = decode_recording(source, limits)
     t1 = time.perf_counter()
-    clip, note = prepare_note_clip(audio)
+    clip, note = cut_note_clip(audio)
     t2 = time.perf_counter()
     timings = {"decode": (t1 - t0) * 1e3, "note": (t2 - t1) * 1e3}
     return PreparedClip(clip=clip, note=note, seconds=len(audio) / SAMPLE_RATE, timings_ms=timings)

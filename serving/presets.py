@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo.artifact import ArtifactCard
 from zoo.errors import ArtifactError
 
 
@@ -31,25 +32,28 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 class PresetDecoder:
     """Turns one item's outputs (in the card's order) into a preset, following the card's parameter spec."""
 
-    def __init__(self, card: dict[str, Any]) -> None:
+    def __init__(self, card: ArtifactCard) -> None:
         from zoo.vital.spec import VitalParamSpec
 
-        if not card.get("spec"):
+        if not card.spec:
             raise ArtifactError(
-                f"{card['model']['name']} was exported without a parameter spec, so its outputs cannot be written "
+                f"{card.model.name} was exported without a parameter spec, so its outputs cannot be written "
                 "as a Vital preset; export a checkpoint that stores its spec"
             )
-        self.spec = VitalParamSpec.from_dict(card["spec"])
-        names = [o["name"] for o in card["outputs"]]
-        shapes = {o["name"]: o["shape"] for o in card["outputs"]}
+        try:
+            self.spec = VitalParamSpec.from_dict(card.spec)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(f"the parameter spec of {card.model.name}'s card cannot be read ({e})") from None
+        names = card.output_names
+        widths = {o.name: o.shape[-1] for o in card.outputs}
         n_cat = len(self.spec.categorical)
         expected = {"continuous": len(self.spec.continuous)}
         expected.update({f"cat_{i}": n for i, n in enumerate(self.spec.categorical_n_options)})
         for name, width in expected.items():
-            if name not in shapes or int(shapes[name][-1]) != width:
+            if widths.get(name) != width:
                 raise ArtifactError(
                     f"the model's output {name!r} does not match the parameter spec (width "
-                    f"{shapes.get(name, ['missing'])[-1]} against {width}); the card and model disagree"
+                    f"{widths.get(name, 'missing')} against {width}); the card and model disagree"
                 )
         self.continuous_index = names.index("continuous")
         self.categorical_index = [names.index(f"cat_{i}") for i in range(n_cat)]

@@ -105,11 +105,11 @@ def _document_predict_route(app: Any, artifact: Artifact) -> None:
     app.openapi_schema = None
 
 
-def build_server(config: ServeConfig, accelerator: str, threads: int | None = None) -> Any:
-    """A ready-to-run ``litserve.LitServer`` for ``config`` on ``accelerator`` (``cpu`` or ``cuda``)."""
-    import litserve as ls
-
-    from serving.api import PresetAPI
+def load_served_artifact(config: ServeConfig) -> Artifact:
+    """Read the bundle once, in the parent, and refuse in one line what the workers could not serve: a card that
+    is not valid, files that do not match their checksums or lie outside the bundle, a graph that does not take
+    a waveform, outputs that cannot make a preset, and a model file the backend cannot load."""
+    from serving.backends import check_loadable
     from serving.presets import PresetDecoder
 
     artifact = load_artifact(config.artifact_dir, verify=True)
@@ -118,10 +118,23 @@ def build_server(config: ServeConfig, accelerator: str, threads: int | None = No
             f"{artifact.path} holds {artifact.model_name}, whose graph does not take a waveform; the server "
             "serves audio-to-preset bundles (models on the log-mel, exported with the front end in the graph)"
         )
-    PresetDecoder(artifact.card)  # fail now, in one line, if the card cannot produce presets
-    artifact.file_for(config.backend)
+    PresetDecoder(artifact.card)
+    check_loadable(artifact, config.backend)
+    return artifact
+
+
+def build_server(
+    config: ServeConfig, accelerator: str, threads: int | None = None, artifact: Artifact | None = None
+) -> Any:
+    """A ready-to-run ``litserve.LitServer`` for ``config`` on ``accelerator`` (``cpu`` or ``cuda``); ``artifact``:
+    the bundle of :func:`load_served_artifact` (read here when not given). Its workers receive the parsed bundle."""
+    import litserve as ls
+
+    from serving.api import PresetAPI
+
+    artifact = artifact if artifact is not None else load_served_artifact(config)
     api = PresetAPI(
-        artifact.path,
+        artifact,
         backend=config.backend,
         limits=AudioLimits(config.max_seconds),
         threads=threads,

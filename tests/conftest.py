@@ -4,6 +4,16 @@ import pytest
 import torch
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test marked ``gpu`` needs a CUDA device: skipped where there is none, run where there is."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)
@@ -35,15 +45,11 @@ def untrained_artifact(tmp_path_factory):
     from zoo.audio import FrontEndConfig
     from zoo.cli import app
     from zoo.registry import create_model
+    from zoo.vital import tier1_spec
 
-    try:
-        from zoo.vital import tier1_spec
-    except ImportError:
-        tier1_spec = None
-    spec = tier1_spec() if tier1_spec else None
-    config = {}
-    if spec is not None:  # heads sized by the spec, as `zoo train` does
-        config = {"n_continuous": len(spec.continuous), "categorical_options": list(spec.categorical_n_options)}
+    spec = tier1_spec()
+    # Heads sized by the spec, as `zoo train` does.
+    config = {"n_continuous": len(spec.continuous), "categorical_options": list(spec.categorical_n_options)}
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     model = create_model("vital-resnet18", **config)
@@ -53,7 +59,7 @@ def untrained_artifact(tmp_path_factory):
             "model_name": "vital-resnet18",
             "model_config": config,
             "model": model.state_dict(),
-            "spec": spec.to_dict() if spec else None,
+            "spec": spec.to_dict(),
             "front_end": FrontEndConfig().to_dict(),
             "epoch": 0,
         },

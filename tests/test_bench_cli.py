@@ -81,9 +81,10 @@ def test_cuda_without_cuda_is_a_one_line_error():
     _one_line_error(runner.invoke(app, ["bench", "vital-resnet18", "--device", "cuda"]), "`--device cuda`", "CUDA")
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu  # skipped without a CUDA device (tests/conftest.py)
 def test_bench_on_cuda_adds_reduced_precision_rows(untrained_artifact, tmp_path):
+    from benchmarks.model_runs import device_precisions
+
     out = tmp_path / "cuda.json"
     args = ["bench", str(untrained_artifact.path), "--device", "cuda", "--iters", "2", "--batch-sizes", "1,2"]
     result = runner.invoke(app, [*args, "--json", str(out)])
@@ -91,9 +92,17 @@ def test_bench_on_cuda_adds_reduced_precision_rows(untrained_artifact, tmp_path)
     doc = json.loads(out.read_text())
     assert {r["device"] for r in doc["rows"]} == {"cuda"}
     assert {"eager", "torchscript"} <= {r["backend"] for r in doc["rows"]}
-    reduced = [r for r in doc["rows"] if r["precision"] != "fp32"]
-    skipped = [s for s in doc["skipped"] if "fp16" in s or "bf16" in s]
-    assert reduced or skipped  # each reduced-precision runner is timed or its parity failure reported
+    reduced = [p for p in device_precisions("cuda") if p != "fp32"]
+    assert "fp16" in reduced
+    # Every reduced-precision runner is either timed at every batch size or reported as skipped, never both,
+    # never neither.
+    for backend in ("eager", "torchscript"):
+        for scope in ("end-to-end", "model"):
+            for precision in reduced:
+                timed = {r["batch_size"] for r in doc["rows"] if (r["backend"], r["scope"], r["precision"])
+                         == (backend, scope, precision)}  # fmt: skip
+                skipped = [s for s in doc["skipped"] if s.startswith(f"{backend} {scope} {precision}:")]
+                assert (timed == {1, 2}) != bool(skipped), (backend, scope, precision, timed, skipped)
     assert doc["machine"]["peak_gflops"]["fp16"] > doc["machine"]["peak_gflops"]["fp32"]
 
 

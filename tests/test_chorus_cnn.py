@@ -125,6 +125,9 @@ def test_task_trains_in_the_engine_and_logs_chorus_share_and_grad_norm(tmp_path,
     assert report["n_frames"] == len(split_songs(12)["test"]) * 64
     assert report["frame_acc"] > 0.7  # the toy cue is easy
     assert summary["skipped_steps"] == 0
+    from training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "chorus-cnn" / "r" / "best.pt")["front_end"] == FRONT_END.to_dict()
 
 
 def test_chorus_report_puts_the_command_first_and_the_held_out_accuracy_in_the_table():

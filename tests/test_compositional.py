@@ -78,6 +78,25 @@ def test_task_builds_triplets_that_compose_note_and_preset(tmp_path):
         assert hashes[y] == hashes[target] != hashes[x]  # the target gives the sound
     assert len(train) == 6 * 3 * 2 and len(val) == 2 * 3 * 2  # presets x ordered pairs of 3 notes
     assert task.model_overrides() == {"encoding_dim": 8}
+    # The Vital dataset's split by preset (at least two validation presets: a triplet needs two at one note).
+    from training.data.dataset import split_presets
+
+    _, val_rows = split_presets(hashes, 0.1, seed=0, min_val_presets=2)
+    assert {hashes[t[2]] for t in val.triplets} == set(hashes[val_rows])
+    assert task.front_end() is None  # this file stores no front-end config
+
+
+def test_checkpoint_front_end_is_the_datasets(tmp_path):
+    import json
+
+    from zoo.audio import FrontEndConfig
+
+    path = _write_vital_like(tmp_path / "vital.h5")
+    with h5py.File(path, "a") as f:
+        f.attrs["front_end"] = json.dumps(FrontEndConfig(n_mels=8).to_dict())
+    task = _task(path)
+    task.datasets()
+    assert task.front_end() == FrontEndConfig(n_mels=8).to_dict()
 
 
 def test_task_loss_is_finite_logs_weights_and_reaches_parameters(tmp_path):

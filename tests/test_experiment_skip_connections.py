@@ -17,19 +17,22 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+TINY = Settings(
+    grad_depths=(5, 100),  # depths of the note's table, so its figures can stand beside ours
+    grad_seeds=1,
+    grad_batch=8,
+    identity_depths=(2, 3),
+    identity_seeds=1,
+    steps=4,
+    eval_every=2,
+    batch=8,
+    eval_size=16,
+    gate_seeds=1,
+)
+
+
 def test_tiny_run_writes_tables_plots_and_the_command(tmp_path, one_thread):
-    settings = Settings(
-        grad_depths=(5, 100),  # depths of the note's table, so its figures can stand beside ours
-        grad_seeds=1,
-        grad_batch=8,
-        identity_depths=(2, 3),
-        identity_seeds=1,
-        steps=4,
-        eval_every=2,
-        batch=8,
-        eval_size=16,
-        gate_seeds=1,
-    )
+    settings = TINY
     results = run_all(settings)
     plain = results["gradient_flow"]["default"]["plain"]
     assert len(plain["5"][0]["layer_norms"]) == 10  # two linear layers per block
@@ -47,3 +50,16 @@ def test_report_only_without_results_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["experiment", "skip-connections", "--report-only", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "results.json does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_quick_run_never_writes_over_the_committed_results(tmp_path, monkeypatch, one_thread):
+    from training.experiments import skip_connections
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(Settings, "quick", classmethod(lambda cls: TINY))
+    result = CliRunner().invoke(app, ["experiment", "skip-connections", "--quick"])
+    assert result.exit_code == 0, result.output
+    quick = tmp_path / skip_connections.QUICK_OUT
+    assert (quick / "results.json").is_file() and (quick / "results.md").is_file()
+    assert "zoo experiment skip-connections --quick --out runs/experiments/" in (quick / "results.md").read_text()
+    assert not (tmp_path / skip_connections.DEFAULT_OUT).exists()

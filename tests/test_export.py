@@ -11,19 +11,18 @@ from typer.testing import CliRunner
 import zoo
 from training.checkpoint import model_from_checkpoint
 from training.export import (
-    PARITY_TOLERANCE,
-    WaveformModel,
     check_onnx,
     default_artifact_dir,
     export_model,
     export_onnx,
-    render_parity_audio,
-    run_onnx,
-    sha256_file,
     takes_log_mel,
 )
+from training.parity import PARITY_TOLERANCE, render_parity_audio
+from zoo.artifact import load_artifact, sha256_file
 from zoo.audio import CLIP_SAMPLES, FrontEndConfig, LogMelFrontEnd, normalize_loudness
 from zoo.errors import ExportError, ParityError
+from zoo.runtime import run_onnx
+from zoo.waveform_model import WaveformModel
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")  # deprecated upstream, still supported
 
@@ -118,14 +117,14 @@ def test_exported_front_end_equals_precomputed_training_mels(untrained_artifact,
 def test_every_exportable_model_passes_parity(name, untrained_artifact, tmp_path, audio):
     """Eager vs TorchScript vs ONNX Runtime on rendered audio (log-mel models) or the card's inputs."""
     if name == "vital-resnet18":
-        parity = untrained_artifact.card["parity"]
+        parity = load_artifact(untrained_artifact.path).card.parity
     else:
         torch.manual_seed(0)
-        parity = export_model(zoo.create_model(name), name, tmp_path / name, parity_audio=audio).card["parity"]
-    assert set(parity["max_abs_error"]) == {"torchscript", "onnxruntime"}
-    assert max(parity["max_abs_error"].values()) <= PARITY_TOLERANCE
+        parity = export_model(zoo.create_model(name), name, tmp_path / name, parity_audio=audio).card.parity
+    assert set(parity.max_abs_error) == {"torchscript", "onnxruntime"}
+    assert max(parity.max_abs_error.values()) <= PARITY_TOLERANCE
     if takes_log_mel(name):
-        assert parity["batch_size"] >= 2
+        assert parity.batch_size >= 2
 
 
 class _TinyHead(torch.nn.Module):

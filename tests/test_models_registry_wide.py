@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import zoo
-from training.export import check_onnx, export_onnx, export_torchscript, run_onnx
+from training.export import check_onnx, export_onnx, export_torchscript
+from zoo.runtime import run_onnx
 
 MODELS = zoo.list_models()
 

@@ -1,5 +1,6 @@
 """Serving runtimes and artifact loading: ONNX Runtime and TorchScript agree; bad bundles are refused."""
 
+import dataclasses
 import json
 import shutil
 
@@ -26,6 +27,27 @@ def test_onnx_runtime_and_torchscript_agree(untrained_artifact, clips):
     assert [o.shape for o in onnx] == [t.shape for t in ts]
     for a, b in zip(onnx, ts, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+
+
+def test_the_served_clip_is_normalised_once_by_the_graph(untrained_artifact, clips):
+    """`zoo serve` and `zoo predict` feed the graph the note's window as recorded (its loudness normalisation is the
+    only one), and the outputs are those of the normalised clip, as before."""
+    import io
+
+    import soundfile as sf
+
+    from serving.pipeline import prepare_recording
+    from zoo.audio import normalize_loudness, rms_db
+
+    recording = np.concatenate([np.zeros(8820, np.float32), 0.02 * clips[1], np.zeros(22050, np.float32)])
+    buf = io.BytesIO()
+    sf.write(buf, recording, 44100, format="WAV", subtype="FLOAT")
+    prepared = prepare_recording(buf.getvalue())
+    assert rms_db(prepared.clip) < -45  # the recorded level (-54 dBFS), not the -20 dBFS of a normalised clip
+    backend = create_backend(load_artifact(untrained_artifact.path), "onnx", "cpu", threads=1)
+    served, normalised = backend.run(prepared.clip[None]), backend.run(normalize_loudness(prepared.clip)[None])
+    for a, b in zip(served, normalised, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
 def test_cpu_is_always_available_and_cuda_is_refused_clearly_without_a_gpu():
@@ -73,7 +95,8 @@ def test_bundles_are_verified(untrained_artifact, tmp_path):
     with pytest.raises(ArtifactError, match="zoo export"):
         latest_artifact(tmp_path / "empty")
     bundle = load_artifact(untrained_artifact.path, verify=False)
-    onnx_only = type(bundle)(bundle.path, {**bundle.card, "files": {"model.onnx": bundle.card["files"]["model.onnx"]}})
+    onnx_file = bundle.card.file_for("onnx")
+    onnx_only = dataclasses.replace(bundle, card=dataclasses.replace(bundle.card, files=(onnx_file,)))
     with pytest.raises(ArtifactError, match="no torchscript file"):
         onnx_only.file_for("torchscript")
 

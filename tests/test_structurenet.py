@@ -10,11 +10,12 @@ from torch.utils.data import DataLoader
 import zoo
 from training.checkpoint import load_checkpoint
 from training.config import TrainConfig
-from training.export import export_onnx, run_onnx
+from training.export import export_onnx
 from training.growth import GradientSpikeDetector, GrowthConfig, param_groups
 from training.tasks.structurenet import StructureNetTask, digits_splits
 from training.trainer import Trainer
 from zoo.models.structurenet import StructureNet
+from zoo.runtime import run_onnx
 
 
 def _net(**kwargs) -> StructureNet:

@@ -141,6 +141,42 @@ def test_gradient_flow_monitor_names_dead_parameters(toy_model, tmp_path, capsys
     assert "2 parameters have near-zero gradients: unused.weight, unused.bias" in out.out + out.err
 
 
+class MelToyTask(ToyTask):
+    """A task whose inputs came from a front end (as a mel task's do), with a headline metric of its own."""
+
+    headline_metrics = ("val_mse",)
+
+    def front_end(self):
+        return {"n_mels": 7, "hop_length": 99}
+
+
+def test_checkpoint_front_end_and_epoch_line_come_from_the_task(toy_model, tmp_path, capsys):
+    cfg = _cfg(tmp_path / "plain", epochs=1)
+    Trainer(cfg, ToyTask(cfg)).fit()
+    assert load_checkpoint(tmp_path / "plain" / "toy-net" / "r" / "best.pt")["front_end"] is None  # takes no mel
+    assert "val_mse" not in capsys.readouterr().out
+    cfg = _cfg(tmp_path / "mel", epochs=1)
+    Trainer(cfg, MelToyTask(cfg)).fit()
+    front_end = load_checkpoint(tmp_path / "mel" / "toy-net" / "r" / "best.pt")["front_end"]
+    assert front_end == {"n_mels": 7, "hop_length": 99}
+    epoch_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch 1:"))
+    assert {"val_loss", "val_mse", "samples_per_s", "data_wait_fraction"} == set(json.loads(epoch_line[9:]))
+
+
+def test_throughput_meter_splits_waiting_from_work(monkeypatch):
+    from training import monitors
+
+    clock = iter([0.0, 1.0, 4.0, 4.5, 6.5])  # start; batch 1 ready after 1 s, done 3 s later; batch 2: 0.5 + 2
+    monkeypatch.setattr(monitors.time, "perf_counter", lambda: next(clock))
+    meter = monitors.ThroughputMeter()
+    meter.batch_ready()
+    meter.batch_done(32)
+    meter.batch_ready()
+    meter.batch_done(32)
+    assert meter.samples_per_s == pytest.approx(64 / 6.5)
+    assert meter.data_wait_fraction == pytest.approx(1.5 / 6.5)
+
+
 def test_warmup_then_cosine_to_zero():
     from training.schedule import warmup_cosine
 

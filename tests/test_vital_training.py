@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from training.config import TrainConfig
 from training.losses import VitalLoss
 from training.trainer import Trainer
+from zoo.audio import FrontEndConfig
 from zoo.cli import app
 
 
@@ -68,7 +69,7 @@ def test_vital_resnet18_trains_on_rendered_data(trained_checkpoint):
     ckpt = load_checkpoint(path)
     assert VitalParamSpec.from_dict(ckpt["spec"]) == tier1_spec()
     assert ckpt["model_config"]["n_continuous"] == tier1_spec().n_continuous
-    assert ckpt["front_end"]["n_mels"] == 128
+    assert ckpt["front_end"] == FrontEndConfig().to_dict()  # the dataset's, which made the mels
     assert {"val_loss", "val_categorical_accuracy", "val_continuous_mse"} <= set(ckpt["metrics"])
     assert any(k.startswith("val_mse_osc_1") for k in ckpt["metrics"])
 
@@ -90,6 +91,20 @@ def test_evaluate_renders_predictions_against_every_baseline(trained_checkpoint,
     assert len(report["parameters"]["categorical_accuracy"]) == 24
     assert (tmp_path / "spectrograms.png").stat().st_size > 10_000
     assert len(list((tmp_path / "wavs").glob("*.wav"))) == 4
+
+
+def test_evaluate_scores_the_split_training_held_out(trained_checkpoint, tiny_vital_h5):
+    from training.checkpoint import load_checkpoint
+    from training.evaluate import _train_split
+    from training.tasks.vital import VitalTask
+
+    path, _ = trained_checkpoint
+    train_config = load_checkpoint(path)["train_config"]
+    cfg = TrainConfig(model="vital-resnet18", data=tiny_vital_h5, val_fraction=0.25, batch_size=4, epochs=1)
+    trained_on, held_out = VitalTask(cfg).datasets()
+    _, train_set, val_set = _train_split(train_config, tiny_vital_h5)
+    assert held_out.indices.tolist() == val_set.indices.tolist() and len(val_set) > 0
+    assert trained_on.indices.tolist() == train_set.indices.tolist()
 
 
 def test_evaluate_needs_data_or_presets(trained_checkpoint):

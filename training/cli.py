@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -111,9 +110,9 @@ def train_cmd(
     from training.config import TrainConfig
     from training.tasks import task_for_family
     from training.trainer import Trainer
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    task_cls = task_for_family(_entry(name).family)
+    task_cls = task_for_family(model_entry(name).family)
     chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs, "augment": augment}
     values = {**_recipe_defaults(task_cls, name, recipe), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = TrainConfig(
@@ -264,12 +263,12 @@ def export_cmd(
 
     if ship:
         from training.ship import ship_checkpoint
+        from zoo.artifact import load_artifact
 
         folder = ship_checkpoint(checkpoint, out, evaluate=evaluate)
-        card = json.loads((folder / "card.json").read_text())
-        size = sum(info["bytes"] for info in card["files"].values()) / 2**20
-        half = card["parity"]["float16_weights"]
-        console.print(f"wrote {folder} ({size:.1f} MiB, {card['model']['version']})", soft_wrap=True)
+        card = load_artifact(folder).card
+        half = card.weights["parity"]
+        console.print(f"wrote {folder} ({card.files[0].bytes / 2**20:.1f} MiB, {card.model.version})", soft_wrap=True)
         console.print(
             f"float16 weights vs float32: continuous max abs error {half['continuous_max_abs_error']:.2e}, "
             f"categorical agreement {half['categorical_agreement']:.1%}",
@@ -280,11 +279,11 @@ def export_cmd(
     formats = [f.strip() for f in format.split(",") if f.strip()]
     with console.status("exporting and checking parity ..."):
         result = export_checkpoint(checkpoint, out, formats=formats)
-    for name, info in result.card["files"].items():
-        size, digest = info["bytes"] / 1e6, info["sha256"][:12]
-        console.print(f"wrote {result.out_dir / name} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
+    for file in result.card.files:
+        size, digest = file.bytes / 1e6, file.sha256[:12]
+        console.print(f"wrote {result.out_dir / file.path} ({size:.1f} MB, sha256 {digest})", soft_wrap=True)
     console.print(f"wrote {result.out_dir / 'card.json'}", soft_wrap=True)
-    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card["parity"]["max_abs_error"].items())
-    tolerance = result.card["parity"]["tolerance"]
+    parity = ", ".join(f"{k} {v:.2e}" for k, v in result.card.parity.max_abs_error.items())
+    tolerance = result.card.parity.tolerance
     console.print(f"parity vs eager, max abs error (tolerance {tolerance:g}): {parity}", soft_wrap=True)
     console.print(f"next: [bold]zoo serve {result.out_dir}[/]", soft_wrap=True)

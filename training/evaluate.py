@@ -50,28 +50,18 @@ def _pooled(mels: torch.Tensor) -> torch.Tensor:
 
 def _parameter_metrics(model, dataset, spec, batch_size: int = 64) -> dict[str, Any]:
     """Masked MSE per module group and accuracy per categorical parameter over the whole split."""
-    from training.losses import VitalLoss
+    from training.metrics import ParameterMetrics
 
-    names = spec.categorical_names
-    loss_fn = VitalLoss(spec.continuous_gate_ids(), spec.categorical_gate_ids())
-    group_ids = torch.tensor(spec.continuous_group_ids())
-    sq, cnt = torch.zeros(len(spec.groups)), torch.zeros(len(spec.groups))
-    correct, n = torch.zeros(len(spec.categorical)), 0
+    scores = ParameterMetrics(spec)
     for batch in DataLoader(dataset, batch_size=batch_size):
         with torch.no_grad():
             continuous, *logits = model(batch["mel"])
-        mask = loss_fn.continuous_mask(batch["categorical"])
-        err = (continuous - batch["continuous"]) ** 2 * mask
-        sq.index_add_(0, group_ids, err.sum(0))
-        cnt.index_add_(0, group_ids, mask.sum(0))
-        for i, lg in enumerate(logits):
-            correct[i] += float((lg.argmax(-1) == batch["categorical"][:, i]).sum())
-        n += len(batch["mel"])
+        scores.update(continuous, logits, batch["continuous"], batch["categorical"])
     return {
-        "group_mse": {g: float(sq[i] / cnt[i]) for i, g in enumerate(spec.groups) if cnt[i] > 0},
-        "categorical_accuracy": {name: float(correct[i] / max(n, 1)) for i, name in enumerate(names)},
-        "mean_categorical_accuracy": float(correct.mean() / max(n, 1)),
-        "n_clips": n,
+        "group_mse": scores.group_mse(),
+        "categorical_accuracy": scores.categorical_accuracy(),
+        "mean_categorical_accuracy": scores.mean_categorical_accuracy(),
+        "n_clips": scores.n,
     }
 
 
@@ -103,13 +93,10 @@ class Baselines:
 
 
 def _train_split(checkpoint_cfg: dict[str, Any], data: Path):
-    from training.data.dataset import VitalMelDataset, split_by_preset
+    """(files, training set, validation set) exactly as the checkpoint's run split ``data``."""
+    from training.data.dataset import vital_splits
 
-    paths = sorted(data.glob("*.h5")) if data.is_dir() else [data]
-    train_idx, val_idx = split_by_preset(
-        paths, val_fraction=checkpoint_cfg.get("val_fraction", 0.1), seed=checkpoint_cfg.get("seed", 0)
-    )
-    return paths, VitalMelDataset(paths, train_idx), VitalMelDataset(paths, val_idx)
+    return vital_splits(data, val_fraction=checkpoint_cfg.get("val_fraction", 0.1), seed=checkpoint_cfg.get("seed", 0))
 
 
 def evaluate_dataset(
@@ -326,27 +313,19 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
 
 
 def _plot_examples(shown: list[tuple[np.ndarray, np.ndarray, int]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Target and prediction of the first clips side by side (``training.spectrogram_plot``)."""
+    from training.spectrogram_plot import plot_log_mels
     from zoo.audio import LogMelFrontEnd
 
     if not shown:
         return
     fe = LogMelFrontEnd()
-    fig, axes = plt.subplots(len(shown), 2, figsize=(10, 2.6 * len(shown)), squeeze=False)
-    for row, (target, pred, note) in enumerate(shown):
-        for col, (audio, title) in enumerate(((target, "target"), (pred, "prediction"))):
-            mel = fe(torch.from_numpy(np.asarray(audio, np.float32)))[0, 0].numpy()
-            axes[row, col].imshow(mel, origin="lower", aspect="auto", cmap="magma")
-            axes[row, col].set_title(f"{title} (MIDI {note})", fontsize=9)
-            axes[row, col].set_xlabel("frame")
-            axes[row, col].set_ylabel("mel band")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    mels, titles = [], []
+    for target, pred, note in shown:
+        for audio, title in ((target, "target"), (pred, "prediction")):
+            mels.append(fe(torch.from_numpy(np.asarray(audio, np.float32)))[0, 0].numpy())
+            titles.append(f"{title} (MIDI {note})")
+    plot_log_mels(mels, titles, path, fe.cfg, columns=2)
 
 
 def _write_report(report: dict[str, Any], out: Path) -> None:

@@ -1,15 +1,15 @@
 """Export a model to TorchScript and ONNX (dynamic batch axis), and check parity with eager.
 
 ``export_checkpoint`` writes an artifact bundle (``zoo export``): ``model.onnx`` and/or ``model.ts`` and a
-``card.json`` that says everything a runtime needs. For a model whose input is the log-mel, the exported
-graph takes the raw 44.1 kHz waveform (B, 88200) and contains the loudness normalisation and the log-mel
-front end (:class:`WaveformModel`), so no client reproduces preprocessing. Parity between eager, TorchScript
-and ONNX Runtime is measured at export on audio rendered with Vital, and export fails above tolerance.
+``card.json`` (:class:`zoo.artifact.ArtifactCard`) that says everything a runtime needs. For a model whose
+input is the log-mel, the exported graph takes the raw 44.1 kHz waveform (B, 88200) and contains the loudness
+normalisation and the log-mel front end (:class:`zoo.waveform_model.WaveformModel`), so no client reproduces
+preprocessing. Parity between eager, TorchScript and ONNX Runtime is measured at export on audio rendered
+with Vital (``training.parity``), and export fails above tolerance.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -23,18 +23,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.artifact import ARTIFACT_FORMAT, CARD_FILE, sha256_file
-from zoo.audio import (
-    PEAK_LIMIT,
-    SILENCE_RMS_DB,
-    TARGET_RMS_DB,
-    FrontEndConfig,
-    LogMelFrontEnd,
-    fit_length,
-    normalize_loudness,
-    rms_db,
+from training.parity import PARITY_NOTES, PARITY_TOLERANCE, as_outputs, measure_parity, render_parity_audio
+from zoo.artifact import (
+    CARD_FILE,
+    ArtifactCard,
+    CheckpointInfo,
+    InputInfo,
+    ModelFile,
+    ModelInfo,
+    Parity,
+    TensorInfo,
+    sha256_file,
 )
-from zoo.errors import ExportError, ParityError
+from zoo.audio import PEAK_LIMIT, TARGET_RMS_DB, FrontEndConfig
+from zoo.errors import CheckpointError, ExportError
+from zoo.files import replace_atomically
+from zoo.waveform_model import WaveformModel
 
 
 def export_torchscript(model: nn.Module, example_inputs: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
@@ -104,52 +108,12 @@ def check_onnx(path: str | Path) -> None:
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
-def run_onnx(path: str | Path, inputs: dict[str, torch.Tensor]) -> list:
-    """Run an ONNX file with ONNX Runtime on the CPU provider."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {k: v.numpy() for k, v in inputs.items()})
-
-
 # --------------------------------------------------------------------------------------------------
-# Artifact bundles: waveform-in graphs, parity on rendered audio, card.json
+# Artifact bundles: the graph to export, its files, parity, card.json
 
 FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
-PARITY_NOTES = (36, 48, 60, 72, 84)
-# Max absolute difference allowed between eager and an exported runtime, on every output (continuous values
-# in [0, 1], logits, and the log1p mel). Float32 reassociation in the DFT matmuls and the ResNet
-# stays about two orders of magnitude below this.
-PARITY_TOLERANCE = 1e-3
-
-
-class WaveformModel(nn.Module):
-    """Raw waveform (B, n_samples) at 44.1 kHz -> the model's outputs, then the log-mel it saw.
-
-    Loudness normalisation (the arithmetic of ``zoo.audio.normalize_loudness``: -20 dBFS RMS, then down to
-    a 0.99 peak) and :class:`~zoo.audio.LogMelFrontEnd` run inside the graph. Normalising an already
-    normalised clip is the identity, so clips prepared by ``zoo.notes.prepare_note_clip`` pass unchanged.
-    Exported graphs use the factored-DFT formulation of the front end (``stft="factored"``, the default): plain
-    MatMuls that every ONNX Runtime provider runs, equal to the eager FFT one. ``stft="fft"`` gives the eager
-    variant (what ``zoo bench`` times as eager end to end), ``stft="conv"`` the Conv1d DFT of earlier bundles.
-    The last output, ``mel`` (B, 1, 128, 173), lets a runtime check its features against training's."""
-
-    def __init__(self, model: nn.Module, front_end: FrontEndConfig | None = None, stft: str = "factored") -> None:
-        super().__init__()
-        self.front_end = LogMelFrontEnd(front_end, stft=stft)
-        self.model = model
-        self.target_rms = 10 ** (TARGET_RMS_DB / 20)
-        self.peak = PEAK_LIMIT
-
-    def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        rms = waveform.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(1e-12)  # (B, 1)
-        x = waveform * (self.target_rms / rms)
-        top = x.abs().amax(dim=1, keepdim=True)
-        x = x * torch.clamp(self.peak / top.clamp_min(1e-12), max=1.0)
-        mel = self.front_end(x)  # (B, 1, 128, 173)
-        out = self.model(mel)
-        outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-        return (*outs, mel)
+ONNX_OPSET = 18
+ONNX_MAX_BATCH = 4096
 
 
 @dataclass
@@ -158,55 +122,32 @@ class ExportResult:
 
     out_dir: Path
     files: dict[str, Path]
-    card: dict[str, Any]
+    card: ArtifactCard
+
+
+@dataclass
+class ExportGraph:
+    """The module to export with its input and output names, the inputs that trace it and the parity inputs."""
+
+    module: nn.Module
+    input: InputInfo
+    output_names: list[str]
+    example: tuple[torch.Tensor, ...]
+    parity_inputs: tuple[torch.Tensor, ...]
+    parity_source: str
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.input.tensors]
 
 
 def takes_log_mel(model_name: str) -> bool:
     """True for registered models whose single input is the log-mel of ``zoo.audio`` (these are exported
     with the waveform front end in the graph)."""
-    from zoo.registry import _entry
+    from zoo.registry import model_entry
 
-    inputs = _entry(model_name).inputs
+    inputs = model_entry(model_name).inputs
     return len(inputs) == 1 and tuple(inputs[0].shape) == FrontEndConfig().output_shape
-
-
-def render_parity_audio(notes: Sequence[int] = PARITY_NOTES, seed: int = 0) -> np.ndarray:
-    """Real synth audio for parity checks: one random Tier-1 preset per note (the dataset's sampler),
-    rendered with Vital and loudness-normalised like the training clips. (len(notes), 88200) float32.
-    Presets that render silence are replaced by the sampler's next attempt."""
-    from zoo.vital import tier1_spec
-    from zoo.vital.render import VitalRenderer
-    from zoo.vital.sampler import PresetSampler
-
-    spec = tier1_spec()
-    sampler, renderer = PresetSampler(spec, seed=seed), VitalRenderer(spec)
-    clips = []
-    for index, note in enumerate(notes):
-        for attempt in range(20):
-            continuous, categorical = sampler.sample(index, attempt)
-            audio = fit_length(renderer.render_vector(continuous, categorical, int(note)))
-            if np.isfinite(audio).all() and rms_db(audio) > SILENCE_RMS_DB + 10:
-                clips.append(normalize_loudness(audio))
-                break
-        else:
-            raise ExportError(f"no audible parity preset at note {note} in 20 draws (seed {seed})")
-    return np.stack(clips)
-
-
-def _as_tuple(out: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
-
-
-def _max_errors(
-    reference: Sequence[torch.Tensor], got: Sequence[np.ndarray | torch.Tensor], names: Sequence[str]
-) -> dict[str, float]:
-    errors = {}
-    for name, ref, value in zip(names, reference, got, strict=True):
-        value = value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
-        if value.shape != ref.shape:
-            raise ParityError(f"output {name!r} has shape {tuple(value.shape)}, eager gives {tuple(ref.shape)}")
-        errors[name] = float((value.float() - ref.float()).abs().max())
-    return errors
 
 
 def default_artifact_dir(checkpoint: str | Path, model_name: str, root: str | Path = "artifacts") -> Path:
@@ -217,154 +158,56 @@ def default_artifact_dir(checkpoint: str | Path, model_name: str, root: str | Pa
     return Path(root) / model_name / run
 
 
-def export_model(
-    model: nn.Module,
-    model_name: str,
-    out_dir: str | Path,
-    *,
-    formats: Sequence[str] = tuple(FILES),
-    front_end: FrontEndConfig | None = None,
-    spec: dict | None = None,
-    version: str | None = None,
-    tolerance: float = PARITY_TOLERANCE,
-    parity_audio: np.ndarray | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> ExportResult:
-    """Export ``model`` (a registered ``model_name``) into ``out_dir`` and write its card.
+def waveform_graph(
+    model: nn.Module, output_names: list[str], front_end: FrontEndConfig, parity_audio: np.ndarray | None
+) -> ExportGraph:
+    """A log-mel model wrapped in :class:`WaveformModel`: raw waveform in; parity on Vital renders."""
+    audio = parity_audio if parity_audio is not None else render_parity_audio()
+    waveforms = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))  # (B, 88200)
+    module = WaveformModel(model, front_end).eval()
+    input_info = InputInfo(
+        kind="waveform",
+        tensors=(TensorInfo("waveform", ("batch", front_end.n_samples)),),
+        front_end=front_end,
+        stft=module.front_end.stft,
+        loudness={"target_rms_db": TARGET_RMS_DB, "peak": PEAK_LIMIT},
+        preprocessing=(
+            "none required: loudness normalisation (-20 dBFS RMS, 0.99 peak) and the log-mel front end are in the "
+            "graph; the server feeds it the main note's 2 s window as recorded (zoo.notes.cut_note_clip)"
+        ),
+    )
+    source = (
+        f"random Tier-1 presets rendered by Vital at MIDI notes {list(PARITY_NOTES)}"
+        if parity_audio is None
+        else "given audio"
+    )
+    return ExportGraph(module, input_info, [*output_names, "mel"], (waveforms[:2],), (waveforms,), source)
 
-    Log-mel models are wrapped in :class:`WaveformModel`; others are exported with their own inputs (the
-    registry's example inputs serve for parity). Every runtime's outputs on the parity inputs are compared
-    with eager; above ``tolerance`` a :class:`ParityError` is raised and nothing is left in ``out_dir``.
-    The bundle is written to a temporary sibling folder and renamed into place when complete."""
-    from zoo.registry import model_card
 
-    unknown = [f for f in formats if f not in FILES]
-    if unknown or not formats:
-        raise ValueError(f"`--format` takes {', '.join(FILES)} (comma separated), got {', '.join(formats) or 'none'}")
-    card_info = model_card(model_name)
-    if not card_info.exportable:
-        raise ExportError(f"{model_name} is not exportable (its registry card says so)")
-    out_dir = Path(out_dir)
-    if (out_dir / CARD_FILE).exists():
-        raise ExportError(f"{out_dir} already holds an artifact; choose another `--out`")
-    front_end = front_end or FrontEndConfig()
-    model = model.eval()
-    base_names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(card_info.outputs))])
+def tensor_graph(model: nn.Module, output_names: list[str], card_info: Any) -> ExportGraph:
+    """A model exported with its own inputs; the registry card's random example inputs serve for parity."""
+    tensors = tuple(TensorInfo(s.name, ("batch", *s.shape), s.dtype) for s in card_info.inputs)
+    return ExportGraph(
+        model,
+        InputInfo(kind="tensor", tensors=tensors),
+        output_names,
+        card_info.example_inputs(batch_size=2, seed=0),
+        card_info.example_inputs(batch_size=3, seed=1),
+        "random inputs of the registry card (seed 1)",
+    )
 
-    if takes_log_mel(model_name):
-        module: nn.Module = WaveformModel(model, front_end).eval()
-        input_names, output_names = ["waveform"], [*base_names, "mel"]
-        audio = parity_audio if parity_audio is not None else render_parity_audio()
-        parity_inputs: tuple[torch.Tensor, ...] = (torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),)
-        example = (parity_inputs[0][:2],)
-        input_card = {
-            "name": "waveform",
-            "shape": ["batch", front_end.n_samples],
-            "dtype": "float32",
-            "kind": "waveform",
-            "sample_rate": front_end.sample_rate,
-            "seconds": front_end.n_samples / front_end.sample_rate,
-            "channels": 1,
-            "preprocessing": (
-                "none required: loudness normalisation (-20 dBFS RMS, 0.99 peak) and the log-mel front end are "
-                "in the graph; the server cuts the main note's 2 s window with zoo.notes.prepare_note_clip"
-            ),
-            "loudness": {"target_rms_db": TARGET_RMS_DB, "peak": PEAK_LIMIT},
-            "front_end": front_end.to_dict(),
-            "stft": module.front_end.stft,  # the graph's formulation (bundles without this key: "conv")
-        }
-        parity_source = (
-            f"random Tier-1 presets rendered by Vital at MIDI notes {list(PARITY_NOTES)}"
-            if parity_audio is None
-            else "given audio"
-        )
-    else:
-        module = model
-        input_names = [s.name for s in card_info.inputs]
-        output_names = base_names
-        parity_inputs = card_info.example_inputs(batch_size=3, seed=1)
-        example = card_info.example_inputs(batch_size=2, seed=0)
-        input_card = {
-            "name": input_names[0] if len(input_names) == 1 else input_names,
-            "inputs": [{"name": s.name, "shape": ["batch", *s.shape], "dtype": s.dtype} for s in card_info.inputs],
-            "kind": "tensor",
-        }
-        parity_source = "random inputs of the registry card (seed 1)"
 
-    with torch.no_grad():
-        reference = _as_tuple(module(*parity_inputs))
-    if len(reference) != len(output_names):
-        raise ExportError(f"{model_name} returns {len(reference)} outputs but names {len(output_names)}")
-
-    tmp_dir = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    tmp_dir.mkdir(parents=True)
-    try:
-        errors: dict[str, dict[str, float]] = {}
-        if "torchscript" in formats:
-            path = tmp_dir / FILES["torchscript"]
-            export_torchscript(module, example).save(str(path))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated upstream, still supported
-                loaded = torch.jit.load(str(path), map_location="cpu")
-            with torch.no_grad():
-                errors["torchscript"] = _max_errors(reference, _as_tuple(loaded(*parity_inputs)), output_names)
-        if "onnx" in formats:
-            path = export_onnx(module, example, tmp_dir / FILES["onnx"], input_names, output_names)
-            check_onnx(path)
-            got = run_onnx(path, dict(zip(input_names, parity_inputs, strict=True)))
-            errors["onnxruntime"] = _max_errors(reference, got, output_names)
-        worst = {runtime: max(errs.values()) for runtime, errs in errors.items()}
-        parity = {
-            "reference": "eager PyTorch (float32, CPU)",
-            "inputs": parity_source,
-            "batch_size": int(parity_inputs[0].shape[0]),
-            "tolerance": tolerance,
-            "max_abs_error": worst,
-            "max_abs_error_by_output": errors,
-        }
-        failed = {runtime: err for runtime, err in worst.items() if not err <= tolerance}
-        if failed:
-            detail = ", ".join(f"{runtime} {err:.3g}" for runtime, err in failed.items())
-            raise ParityError(f"exported {model_name} differs from eager above tolerance {tolerance:g}: {detail}")
-
-        files = {fmt: tmp_dir / FILES[fmt] for fmt in formats}
-        with torch.no_grad():
-            out_shapes = [tuple(t.shape[1:]) for t in reference]
-        card = {
-            "format": ARTIFACT_FORMAT,
-            "model": {
-                "name": model_name,
-                "version": version or out_dir.name,
-                "family": card_info.family,
-                "task": card_info.task,
-                "n_params": card_info.n_params,
-            },
-            "input": input_card,
-            "outputs": [
-                {"name": name, "shape": ["batch", *shape], "dtype": "float32", "role": _output_role(name)}
-                for name, shape in zip(output_names, out_shapes, strict=True)
-            ],
-            "spec": spec,
-            "files": {
-                FILES[fmt]: {"format": fmt, "sha256": sha256_file(path), "bytes": path.stat().st_size}
-                for fmt, path in files.items()
-            },
-            "onnx": {"opset": 18, "dynamic_axes": {"batch": [1, 4096]}} if "onnx" in formats else None,
-            "parity": parity,
-            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "versions": _runtime_versions(),
-            **(metadata or {}),
-        }
-        (tmp_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        if out_dir.exists():
-            out_dir.rmdir()  # an empty folder (a non-empty one without a card is refused by rename)
-        tmp_dir.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    return ExportResult(out_dir, {fmt: out_dir / FILES[fmt] for fmt in formats}, card)
+def write_model_files(graph: ExportGraph, formats: Sequence[str], folder: Path) -> dict[str, Path]:
+    """Export ``graph.module`` into ``folder`` in each format; the ONNX file passes onnx.checker."""
+    files = {}
+    if "torchscript" in formats:
+        files["torchscript"] = folder / FILES["torchscript"]
+        export_torchscript(graph.module, graph.example).save(str(files["torchscript"]))
+    if "onnx" in formats:
+        path = folder / FILES["onnx"]
+        files["onnx"] = export_onnx(graph.module, graph.example, path, graph.input_names, graph.output_names)
+        check_onnx(path)
+    return files
 
 
 def _output_role(name: str) -> str:
@@ -390,6 +233,106 @@ def _runtime_versions() -> dict[str, str]:
     return versions
 
 
+def build_card(
+    model: ModelInfo,
+    graph: ExportGraph,
+    reference: Sequence[torch.Tensor],
+    files: dict[str, Path],
+    parity: Parity,
+    spec: dict | None,
+    checkpoint: CheckpointInfo | None,
+) -> ArtifactCard:
+    """The card of a bundle whose files were just written (checksums taken now)."""
+    return ArtifactCard(
+        model=model,
+        input=graph.input,
+        outputs=tuple(
+            TensorInfo(name, ("batch", *t.shape[1:]), "float32", _output_role(name))
+            for name, t in zip(graph.output_names, reference, strict=True)
+        ),
+        files=tuple(ModelFile.of(path.parent, path.name, fmt) for fmt, path in files.items()),
+        parity=parity,
+        spec=spec,
+        onnx_opset=ONNX_OPSET if "onnx" in files else None,
+        max_batch=ONNX_MAX_BATCH if "onnx" in files else None,
+        checkpoint=checkpoint,
+        exported_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        versions=_runtime_versions(),
+    )
+
+
+def _check_request(model_name: str, formats: Sequence[str], out_dir: Path) -> Any:
+    """The registry card of ``model_name``, once the export request is known to be possible."""
+    from zoo.registry import model_card
+
+    unknown = [f for f in formats if f not in FILES]
+    if unknown or not formats:
+        raise ValueError(f"`--format` takes {', '.join(FILES)} (comma separated), got {', '.join(formats) or 'none'}")
+    card_info = model_card(model_name)
+    if not card_info.exportable:
+        raise ExportError(f"{model_name} is not exportable (its registry card says so)")
+    if (out_dir / CARD_FILE).exists():
+        raise ExportError(f"{out_dir} already holds an artifact; choose another `--out`")
+    return card_info
+
+
+def export_model(
+    model: nn.Module,
+    model_name: str,
+    out_dir: str | Path,
+    *,
+    formats: Sequence[str] = tuple(FILES),
+    front_end: FrontEndConfig | None = None,
+    spec: dict | None = None,
+    version: str | None = None,
+    tolerance: float = PARITY_TOLERANCE,
+    parity_audio: np.ndarray | None = None,
+    checkpoint: CheckpointInfo | None = None,
+) -> ExportResult:
+    """Export ``model`` (a registered ``model_name``) into ``out_dir`` and write its card.
+
+    Log-mel models are wrapped in :class:`WaveformModel`; others are exported with their own inputs (the
+    registry's example inputs serve for parity). Every runtime's outputs on the parity inputs are compared
+    with eager; above ``tolerance`` a :class:`ParityError` is raised and nothing is left in ``out_dir``.
+    The bundle is written to a temporary sibling folder and renamed into place when complete."""
+    out_dir = Path(out_dir)
+    card_info = _check_request(model_name, formats, out_dir)
+    model = model.eval()
+    names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(card_info.outputs))])
+    if takes_log_mel(model_name):
+        graph = waveform_graph(model, names, front_end or FrontEndConfig(), parity_audio)
+    else:
+        graph = tensor_graph(model, names, card_info)
+    with torch.no_grad():
+        reference = as_outputs(graph.module(*graph.parity_inputs))
+    if len(reference) != len(graph.output_names):
+        raise ExportError(f"{model_name} returns {len(reference)} outputs but names {len(graph.output_names)}")
+    info = ModelInfo(model_name, version or out_dir.name, card_info.family, card_info.task, card_info.n_params)
+
+    tmp_dir = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+    try:
+        files = write_model_files(graph, formats, tmp_dir)
+        parity = measure_parity(
+            files,
+            graph.parity_inputs,
+            graph.input_names,
+            reference,
+            graph.output_names,
+            source=graph.parity_source,
+            name=model_name,
+            tolerance=tolerance,
+        )
+        card = build_card(info, graph, reference, files, parity, spec, checkpoint)
+        card.write(tmp_dir)
+        replace_atomically(tmp_dir, out_dir)  # an empty folder at out_dir is replaced, a non-empty one refused
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return ExportResult(out_dir, {fmt: out_dir / FILES[fmt] for fmt in files}, card)
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     out: str | Path | None = None,
@@ -406,16 +349,18 @@ def export_checkpoint(
     name = ckpt["model_name"]
     out_dir = Path(out) if out is not None else default_artifact_dir(checkpoint, name, artifacts_root)
     digest = sha256_file(checkpoint)
-    front_end = FrontEndConfig(**ckpt["front_end"]) if ckpt.get("front_end") else FrontEndConfig()
-    metadata = {
-        "checkpoint": {
-            "file": checkpoint.name,
-            "sha256": digest,
-            "epoch": ckpt.get("epoch"),
-            "metrics": ckpt.get("metrics"),
-            "model_config": ckpt.get("model_config"),
-        }
-    }
+    try:
+        front_end = FrontEndConfig(**ckpt["front_end"]) if ckpt.get("front_end") else FrontEndConfig()
+    except TypeError as e:
+        raise CheckpointError(f"{checkpoint}: its front_end is not a front-end configuration ({e})") from None
+    epoch, metrics = ckpt.get("epoch"), ckpt.get("metrics")
+    info = CheckpointInfo(
+        file=checkpoint.name,
+        sha256=digest,
+        epoch=epoch if isinstance(epoch, int) else None,
+        metrics=metrics if isinstance(metrics, dict) else None,
+        model_config=ckpt["model_config"],
+    )
     return export_model(
         model,
         name,
@@ -425,5 +370,5 @@ def export_checkpoint(
         spec=ckpt.get("spec"),
         version=f"{out_dir.name}-{digest[:8]}",
         tolerance=tolerance,
-        metadata=metadata,
+        checkpoint=info,
     )

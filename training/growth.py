@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -146,6 +146,24 @@ def param_groups(model: StructureNet, lr: float, cfg: GrowthConfig | None) -> li
     return [{"params": scaffold, "lr": lr * scaffold_scale, "name": "scaffold"}, *groups]
 
 
+@dataclass
+class _Growth:
+    """One growth check: what it measured on the batch, the room left for new connections, and what its
+    actions added so far."""
+
+    model: StructureNet
+    step: int
+    x: torch.Tensor
+    y: torch.Tensor
+    extrema: list[LayerExtrema]
+    variance: list[torch.Tensor]
+    act_grads: list[torch.Tensor]
+    pressure: list[float]
+    room: int
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    new_masks: dict[nn.Module, torch.Tensor] = field(default_factory=dict)
+
+
 class GrowthCallback(Callback):
     """Grows a StructureNet during training (see the module docstring); ``events`` lists what it did."""
 
@@ -199,75 +217,93 @@ class GrowthCallback(Callback):
         model: StructureNet = trainer.raw_model
         cfg, step = self.cfg, trainer.step
         x, y = batch["x"], batch["y"]
-        extrema = model.extrema(x, cfg.saturation_factor)
-        variance, act_grads, layer_pressure = self._measure(model, x, y)
-        credits_before = self.credits
         # New connections this event may add: a share of the budget that anneals to zero over training
         # (cosine, as RigL anneals its drop fraction), so the structure settles before training ends.
         progress = min(step / max(trainer.total_steps, 1), 1.0)
         room = int(cfg.max_event_share * model.budget * 0.5 * (1 + math.cos(math.pi * progress)))
-        actions: list[dict[str, Any]] = []
-        new_masks: dict[nn.Module, torch.Tensor] = {}
+        variance, act_grads, pressure = self._measure(model, x, y)
+        event = _Growth(model, step, x, y, model.extrema(x, cfg.saturation_factor), variance, act_grads, pressure, room)
+        credits_before = self.credits
+        if "skip" in cfg.actions:
+            self._grow_skip(event)
+        if "layer" in cfg.actions:
+            self._grow_layer(event)
+        if "patch" in cfg.actions:
+            self._grow_patches(event)
+        if not event.actions:
+            return None
+        return self._settle(trainer, event, credits_before)
 
-        # 1. A highway around a layer whose output is mostly dead.
-        for ex in extrema if "skip" in cfg.actions else []:
+    def _grow_skip(self, g: _Growth) -> None:
+        """A highway around the first layer whose output is mostly dead (one per event)."""
+        cfg, model = self.cfg, g.model
+        for ex in g.extrema:
             h = ex.activation
             if len(ex.dead) / len(ex.active_share) < cfg.skip_dead_share or f"{h - 1}_{h}" in model.skips:
                 continue
             if self.credits < cfg.cost_skip:
-                break
-            mask = self._highway_mask(model, ex, limit=room // 2)
+                return
+            mask = self._highway_mask(model, ex, limit=g.room // 2)
             if mask is None:
                 continue
             skip = model.add_skip(h - 1, h, mask)
             self._repurpose_dead(model, ex)
-            new_masks[skip] = skip.mask > 0
-            self._born[(skip, "own")] = step
+            g.new_masks[skip] = skip.mask > 0
+            self._born[(skip, "own")] = g.step
             self.credits -= cfg.cost_skip
-            room -= int(mask.sum())
-            actions.append({"action": "skip", "src": h - 1, "dst": h, "connections": int(mask.sum())})
-            break
+            g.room -= int(mask.sum())
+            g.actions.append({"action": "skip", "src": h - 1, "dst": h, "connections": int(mask.sum())})
+            return
 
-        # 2. A new layer after the bottleneck when the gradient variance spiked. Its identity must carry every
-        #    live unit (one connection each) so the function is unchanged: only when the room allows it.
-        if "layer" in cfg.actions and self.spike_seen and len(model.hidden) < cfg.max_hidden_layers:
-            after = 1 + int(torch.argmax(torch.tensor(layer_pressure[:-1])))  # hidden activation a_after
-            live = torch.nonzero(extrema[after - 1].active_share > 0).flatten().tolist()
-            if self.credits >= cfg.cost_layer and 0 < len(live) < room:
-                index = model.insert_layer(after, units=live)
-                layer = model.layers[index]
-                self._seed_connections(layer, n=min(len(live), room - len(live)))
-                new_masks[layer] = layer.live_mask()
-                self._born[(layer, "own")] = step
-                self.credits -= cfg.cost_layer
-                added = layer.active_connections()
-                room -= added
-                self.spike_seen = False
-                actions.append({"action": "layer", "after": after, "width": layer.out_features, "connections": added})
-                extrema = model.extrema(x, cfg.saturation_factor)
-                variance, act_grads, _ = self._measure(model, x, y)
+    def _grow_layer(self, g: _Growth) -> None:
+        """A new layer after the bottleneck when the gradient variance spiked. Its identity must carry every live
+        unit (one connection each) so the function is unchanged: only when the room allows it."""
+        cfg, model = self.cfg, g.model
+        if not self.spike_seen or len(model.hidden) >= cfg.max_hidden_layers:
+            return
+        after = 1 + int(torch.argmax(torch.tensor(g.pressure[:-1])))  # hidden activation a_after
+        live = torch.nonzero(g.extrema[after - 1].active_share > 0).flatten().tolist()
+        if self.credits < cfg.cost_layer or not 0 < len(live) < g.room:
+            return
+        index = model.insert_layer(after, units=live)
+        layer = model.layers[index]
+        self._seed_connections(layer, n=min(len(live), g.room - len(live)))
+        g.new_masks[layer] = layer.live_mask()
+        self._born[(layer, "own")] = g.step
+        self.credits -= cfg.cost_layer
+        added = layer.active_connections()
+        g.room -= added
+        self.spike_seen = False
+        g.actions.append({"action": "layer", "after": after, "width": layer.out_features, "connections": added})
+        g.extrema = model.extrema(g.x, cfg.saturation_factor)  # the structure changed: measure again
+        g.variance, g.act_grads, _ = self._measure(model, g.x, g.y)
 
-        # 3. Dense patches around extreme units, as large as the room left allows (2 to patch_size wide).
-        n_hidden = sum(len(ex.active_share) for ex in extrema)
-        n_extreme = sum(ex.count for ex in extrema)
-        if "patch" in cfg.actions and n_hidden and n_extreme / n_hidden >= cfg.extrema_trigger:
-            sites = self._patch_sites(extrema)[: cfg.patches_per_event]
-            size = min(cfg.patch_size, math.isqrt(max(room, 0) // max(2 * len(sites), 1)))
-            for h, unit, kind in sites if size >= 2 else []:
-                if self.credits < cfg.cost_patch:
-                    break
-                added = self._patch(model, h, unit, size, variance, act_grads, new_masks, step)
-                self.credits -= cfg.cost_patch
-                actions.append(
-                    {"action": "patch", "activation": h, "unit": unit, "extremum": kind, "size": size}
-                    | {"connections": added}
-                )
+    def _grow_patches(self, g: _Growth) -> None:
+        """Dense patches around extreme units, as large as the room left allows (2 to patch_size wide)."""
+        cfg = self.cfg
+        n_hidden = sum(len(ex.active_share) for ex in g.extrema)
+        n_extreme = sum(ex.count for ex in g.extrema)
+        if not n_hidden or n_extreme / n_hidden < cfg.extrema_trigger:
+            return
+        sites = self._patch_sites(g.extrema)[: cfg.patches_per_event]
+        size = min(cfg.patch_size, math.isqrt(max(g.room, 0) // max(2 * len(sites), 1)))
+        for h, unit, kind in sites if size >= 2 else []:
+            if self.credits < cfg.cost_patch:
+                return
+            added = self._patch(g.model, h, unit, size, g.variance, g.act_grads, g.new_masks, g.step)
+            self.credits -= cfg.cost_patch
+            g.actions.append(
+                {"action": "patch", "activation": h, "unit": unit, "extremum": kind, "size": size}
+                | {"connections": added}
+            )
 
-        if not actions:
-            return None
+    def _settle(self, trainer: Trainer, g: _Growth, credits_before: float) -> dict[str, Any]:
+        """After the actions: prune back to the budget (sparing young connections), record the event, rebuild
+        the optimizer."""
+        cfg, model, step = self.cfg, g.model, g.step
         # Connections born in the last protect_steps are pruned only if the budget cannot be met otherwise.
         self._protected = [(m, mask, until) for m, mask, until in self._protected if until > step]
-        self._protected += [(m, mask, step + cfg.protect_steps) for m, mask in new_masks.items()]
+        self._protected += [(m, mask, step + cfg.protect_steps) for m, mask in g.new_masks.items()]
         protected: dict[str, torch.Tensor] = {}
         for name, module in model.masked_modules():
             for m, mask, _ in self._protected:
@@ -278,10 +314,10 @@ class GrowthCallback(Callback):
         event = {
             "index": len(self.events),
             "step": step,
-            "actions": actions,
+            "actions": g.actions,
             "credits_before": round(credits_before, 3),
             "credits_after": round(self.credits, 3),
-            "extreme_units": n_extreme,
+            "extreme_units": sum(ex.count for ex in g.extrema),
             "pruned": pruned,
             "active_connections": model.active_connections(),
             "structure": model.structure_config(),

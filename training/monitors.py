@@ -1,8 +1,9 @@
-"""Stability monitors: non-finite losses and gradients, and the gradient-flow report."""
+"""Monitors of a training run: non-finite losses and gradients, the gradient-flow report, throughput."""
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -70,3 +71,35 @@ def gradient_flow(model: nn.Module) -> tuple[list[str], dict[str, float]]:
         if norm < NEAR_ZERO_GRAD or math.isnan(norm):
             dead.append(name)
     return dead, norms
+
+
+class ThroughputMeter:
+    """Samples per second over an epoch, and the share of that time spent waiting for the data loader.
+
+    Call :meth:`batch_ready` when a batch comes out of the loader and :meth:`batch_done` when its work is
+    finished (logging and callbacks included); the time in between is work, the time before is waiting.
+    """
+
+    def __init__(self) -> None:
+        self.wait = self.work = 0.0
+        self.samples = 0
+        self._mark = time.perf_counter()
+
+    def batch_ready(self) -> None:
+        now = time.perf_counter()
+        self.wait += now - self._mark
+        self._mark = now
+
+    def batch_done(self, samples: int) -> None:
+        now = time.perf_counter()
+        self.work += now - self._mark
+        self._mark = now
+        self.samples += samples
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / max(self.wait + self.work, 1e-9)
+
+    @property
+    def data_wait_fraction(self) -> float:
+        return self.wait / max(self.wait + self.work, 1e-9)

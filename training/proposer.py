@@ -55,17 +55,14 @@ def _from_checkpoint(path: Path) -> Proposer:
 
 
 def _from_artifact(path: Path) -> Proposer:
-    import onnxruntime as ort
-
     from zoo.artifact import load_artifact
+    from zoo.runtime import onnx_session
 
     bundle = load_artifact(path, verify=True)
-    if not bundle.card.get("spec") or not bundle.takes_waveform:
+    if not bundle.card.spec or not bundle.takes_waveform:
         raise ArtifactError(f"{path} is not a vital-resnet18 bundle (no parameter spec or no waveform input)")
-    spec = VitalParamSpec.from_dict(bundle.card["spec"])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, min(2, torch.get_num_threads()))
-    session = ort.InferenceSession(str(bundle.file_for("onnx")), options, providers=["CPUExecutionProvider"])
+    spec = VitalParamSpec.from_dict(bundle.card.spec)
+    session = onnx_session(bundle.file_for("onnx"), "cpu", threads=max(1, min(2, torch.get_num_threads())))
     input_name = session.get_inputs()[0].name
     n_cat = spec.n_categorical
 
@@ -74,7 +71,7 @@ def _from_artifact(path: Path) -> Proposer:
         return np.asarray(outputs[0]), _argmax(outputs[1 : 1 + n_cat])
 
     # A shipped bundle's card records its training configuration: its split gives the data baselines.
-    train_config = bundle.card.get("provenance", {}).get("train_config", {})
+    train_config = (bundle.card.provenance or {}).get("train_config", {})
     return Proposer(f"{path} ({bundle.version})", bundle.model_name, spec, propose, train_config)
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.artifact import CARD_FILE, sha256_file
+from zoo.artifact import ModelFile
 from zoo.errors import ParityError
 from zoo.weights import WEIGHTS_DIR
 
@@ -77,13 +78,13 @@ def parity_clips(n: int = N_PARITY_CLIPS, seed: int = 1) -> np.ndarray:
     return np.stack(clips)
 
 
-def half_parity(fp32: Path, fp16: Path, n_continuous: int, clips: np.ndarray) -> dict[str, Any]:
+def half_parity(fp32: Path, fp16: Path, clips: np.ndarray) -> dict[str, Any]:
     """Compare the float16-weight graph with the float32 one on ``clips``; raise ParityError out of tolerance."""
-    import onnxruntime as ort
+    from zoo.runtime import onnx_session
 
     outs = []
     for path in (fp32, fp16):
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnx_session(path, "cpu")
         outs.append(session.run(None, {session.get_inputs()[0].name: clips.astype(np.float32)}))
     (ref, half), n_cat = outs, len(outs[0]) - 2  # outputs: continuous, cat_0..cat_k, mel
     cont_err = float(np.abs(ref[0] - half[0]).max())
@@ -173,10 +174,6 @@ def _evaluation(bundle: Path, data: str | None, work: Path, progress: bool) -> d
     return scores
 
 
-def _write_card(folder: Path, card: dict[str, Any]) -> None:
-    (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-
-
 def ship_checkpoint(
     checkpoint: str | Path, out: str | Path | None = None, evaluate: bool = True, progress: bool = True
 ) -> Path:
@@ -194,23 +191,24 @@ def ship_checkpoint(
         fp32 = export_checkpoint(checkpoint, work / "fp32", formats=("onnx",))
         bundle = work / "bundle"
         bundle.mkdir()
-        model_file = bundle / FILES["onnx"]
-        converted = half_weights(fp32.files["onnx"], model_file)
-        parity = half_parity(fp32.files["onnx"], model_file, len(fp32.card["spec"]["continuous"]), parity_clips())
-        size = model_file.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise ParityError(f"the float16 bundle is {size / 2**20:.1f} MiB, above {MAX_BUNDLE_BYTES / 2**20:.0f} MiB")
-        digest = sha256_file(model_file)
-        card = fp32.card
-        card["model"]["version"] = f"{ckpt['model_name']}-{digest[:8]}"
-        card["files"] = {FILES["onnx"]: {"format": "onnx", "sha256": digest, "bytes": size}}
-        card["weights"] = {"storage": "float16", "compute": "float32", "float16_tensors": converted}
-        card["parity"]["float16_weights"] = parity
-        card["provenance"] = provenance(checkpoint, ckpt, out)
-        _write_card(bundle, card)
+        name = FILES["onnx"]
+        converted = half_weights(fp32.files["onnx"], bundle / name)
+        parity = half_parity(fp32.files["onnx"], bundle / name, parity_clips())
+        file = ModelFile.of(bundle, name, "onnx")
+        if file.bytes > MAX_BUNDLE_BYTES:
+            raise ParityError(f"the float16 bundle is {file.bytes / 2**20:.1f} MiB, above the 30 MiB a package ships")
+        card = replace(
+            fp32.card,
+            model=replace(fp32.card.model, version=f"{ckpt['model_name']}-{file.sha256[:8]}"),
+            files=(file,),
+            weights={"storage": "float16", "compute": "float32", "float16_tensors": converted, "parity": parity},
+            provenance=provenance(checkpoint, ckpt, out),
+        )
+        card.write(bundle)
         if evaluate:
-            card["evaluation"] = _evaluation(bundle, ckpt.get("train_config", {}).get("data"), work / "eval", progress)
-            _write_card(bundle, card)
+            data = ckpt.get("train_config", {}).get("data")
+            card = replace(card, evaluation=_evaluation(bundle, data, work / "eval", progress))
+            card.write(bundle)
         if out.exists():
             shutil.rmtree(out)
         bundle.rename(out)

@@ -26,12 +26,13 @@ import zoo
 from training import distributed
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.config import TrainConfig
-from training.monitors import StabilityMonitor, gradient_flow, nonfinite_grad_report
+from training.monitors import StabilityMonitor, ThroughputMeter, gradient_flow, nonfinite_grad_report
 from training.run_logging import RunLogger
 from training.schedule import build_scheduler
 from training.tasks import Task, task_for_family
-from zoo.audio import FrontEndConfig
-from zoo.registry import _entry
+from training.tasks.base import Batch
+from zoo.registry import model_entry
+from zoo.state_dict import load_weights
 
 
 def seed_everything(seed: int) -> None:
@@ -63,7 +64,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, task: Task | None = None) -> None:
         self.cfg = cfg
         self.env = distributed.setup(cfg.device)
-        self.task = task or task_for_family(_entry(cfg.model).family)(cfg)
+        self.task = task or task_for_family(model_entry(cfg.model).family)(cfg)
         self.step = 0
         self.start_epoch = 0
         self.best_metric = math.inf
@@ -155,7 +156,7 @@ class Trainer:
             self.scheduler.step()
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
-        self.raw_model.load_state_dict(ckpt["model"])
+        load_weights(self.raw_model, ckpt["model"], source="the weights of the checkpoint resumed from")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.start_epoch = ckpt["epoch"] + 1
@@ -170,7 +171,7 @@ class Trainer:
             "model_name": self.cfg.model,
             "model_config": self.model_config,
             "model": self.raw_model.state_dict(),
-            "front_end": FrontEndConfig().to_dict(),
+            "front_end": self.task.front_end(),
             "train_config": self.cfg.to_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -239,104 +240,114 @@ class Trainer:
         return run_dir
 
     def _train_epoch(self, epoch: int) -> None:
-        cfg, env = self.cfg, self.env
-        # The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
-        if isinstance(self.sampler, DistributedSampler):
-            self.sampler.set_epoch(epoch)
-        else:
-            self.sampler.generator.manual_seed(cfg.seed + epoch)  # as DistributedSampler
+        """One pass over the training loader: a :meth:`_step` per micro-batch; logs and callbacks after every
+        optimizer step."""
+        self._shuffle_for(epoch)
         self.model.train()
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
-        )
-        progress = None
-        if env.master:
-            from tqdm.auto import tqdm
-
-            progress = tqdm(
-                total=len(self.train_loader),
-                desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                unit="batch",
-                dynamic_ncols=True,
-                leave=True,
-            )
-        first_step_of_epoch = True
-        wait_time = compute_time = 0.0
-        samples = 0
-        t_last = time.perf_counter()
-        micro = 0
+        progress = self._progress_bar(epoch)
+        meter = ThroughputMeter()
+        self._micro = 0  # micro-batches since the last optimizer step (gradient accumulation)
+        self._flow_reported = False  # the gradient-flow report runs on the epoch's first optimizer step
         self.optimizer.zero_grad(set_to_none=True)
         for batch in self.train_loader:
-            t_batch = time.perf_counter()
-            wait_time += t_batch - t_last
-            batch = {k: v.to(env.device, non_blocking=True) for k, v in batch.items()}
-            micro += 1
-            sync_now = micro % cfg.grad_accum == 0
-            no_sync = self.model.no_sync if env.ddp and not sync_now else contextlib.nullcontext
-            with no_sync(), autocast:
-                loss, logs = self.task.loss(self.model, batch)
-            bad_loss = distributed.any_rank(env, not bool(torch.isfinite(loss.detach())))
-            if bad_loss:
-                self.optimizer.zero_grad(set_to_none=True)
-                micro = 0
-                self.stability.bad(self.step, "non-finite loss", [f"loss={float(loss):.4g}"])
-                t_last = time.perf_counter()
-                continue
-            with no_sync():
-                (loss / cfg.grad_accum).backward()
-            n = next(iter(batch.values())).shape[0]
-            samples += n * env.world_size
-            if not sync_now:
-                t_last = time.perf_counter()
-                continue
-
-            # Checks happen on the averaged gradients, before clipping, identically on every rank.
-            bad = nonfinite_grad_report(self.raw_model)
-            if distributed.any_rank(env, bool(bad)):
-                self.optimizer.zero_grad(set_to_none=True)
-                self.stability.bad(self.step, "non-finite gradient", bad)
-                t_last = time.perf_counter()
-                continue
-            if first_step_of_epoch:
-                first_step_of_epoch = False
-                dead, _ = gradient_flow(self.raw_model)
-                if dead and env.master:
-                    shown = ", ".join(dead[:8]) + (" ..." if len(dead) > 8 else "")
-                    (progress.write if progress else print)(f"{len(dead)} parameters have near-zero gradients: {shown}")
-                    if self.logger:
-                        self.logger.event({"epoch": epoch, "near_zero_grad_params": dead})
-            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.stability.ok()
-            self.step += 1
-            t_last = time.perf_counter()
-            compute_time += t_last - t_batch
-            step_logs = {
-                "loss": float(loss.detach()),
-                "grad_norm": grad_norm,
-                "lr": self.optimizer.param_groups[-1]["lr"],
-                **{k: float(v) for k, v in logs.items()},
-            }
-            for cb in self.callbacks:
-                cb.on_step_end(self, batch, step_logs)
-            if progress is not None:
-                elapsed = wait_time + compute_time
-                progress.update(cfg.grad_accum)
-                progress.set_postfix(loss=f"{step_logs['loss']:.4f}", sps=f"{samples / max(elapsed, 1e-9):.1f}")
-            if self.logger is not None:
-                self.logger.step({"step": self.step, "epoch": epoch, **step_logs})
-            if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            meter.batch_ready()
+            batch = {k: v.to(self.env.device, non_blocking=True) for k, v in batch.items()}
+            samples, logs = self._step(batch, epoch, progress)
+            if logs is not None:
+                for cb in self.callbacks:
+                    cb.on_step_end(self, batch, logs)
+                if progress is not None:
+                    progress.update(self.cfg.grad_accum)
+                    progress.set_postfix(loss=f"{logs['loss']:.4f}", sps=f"{meter.samples_per_s:.1f}")
+                if self.logger is not None:
+                    self.logger.step({"step": self.step, "epoch": epoch, **logs})
+            meter.batch_done(samples)
+            if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
                 break
         if progress is not None:
             progress.close()
-        elapsed = wait_time + compute_time
         self.epoch_timing = {
-            "samples_per_s": samples / max(elapsed, 1e-9),
-            "data_wait_fraction": wait_time / max(elapsed, 1e-9),
+            "samples_per_s": meter.samples_per_s,
+            "data_wait_fraction": meter.data_wait_fraction,
             "skipped_steps": self.stability.skipped,
         }
+
+    def _step(self, batch: Batch, epoch: int, progress: Any) -> tuple[int, dict[str, float] | None]:
+        """Forward and backward of one micro-batch, and the optimizer step once ``grad_accum`` of them are in.
+
+        Returns (samples used, over all ranks; the step's logs, or None when no optimizer step was taken). A
+        non-finite loss or gradient skips the step and is counted by the stability monitor.
+        """
+        cfg, env = self.cfg, self.env
+        self._micro += 1
+        sync_now = self._micro % cfg.grad_accum == 0
+        no_sync = self.model.no_sync if env.ddp and not sync_now else contextlib.nullcontext
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
+        )
+        with no_sync(), autocast:
+            loss, logs = self.task.loss(self.model, batch)
+        if distributed.any_rank(env, not bool(torch.isfinite(loss.detach()))):
+            self.optimizer.zero_grad(set_to_none=True)
+            self._micro = 0
+            self.stability.bad(self.step, "non-finite loss", [f"loss={float(loss.detach()):.4g}"])
+            return 0, None
+        with no_sync():
+            (loss / cfg.grad_accum).backward()
+        samples = next(iter(batch.values())).shape[0] * env.world_size
+        if not sync_now:
+            return samples, None
+        # Checks happen on the averaged gradients, before clipping, identically on every rank.
+        bad = nonfinite_grad_report(self.raw_model)
+        if distributed.any_rank(env, bool(bad)):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.stability.bad(self.step, "non-finite gradient", bad)
+            return samples, None
+        if not self._flow_reported:
+            self._flow_reported = True
+            self._report_gradient_flow(epoch, progress)
+        grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.stability.ok()
+        self.step += 1
+        return samples, {
+            "loss": float(loss.detach()),
+            "grad_norm": grad_norm,
+            "lr": self.optimizer.param_groups[-1]["lr"],
+            **{k: float(v) for k, v in logs.items()},
+        }
+
+    def _shuffle_for(self, epoch: int) -> None:
+        """The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches."""
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
+        else:
+            self.sampler.generator.manual_seed(self.cfg.seed + epoch)  # as DistributedSampler
+
+    def _progress_bar(self, epoch: int) -> Any:
+        """A tqdm bar over the epoch's batches on rank 0; None elsewhere."""
+        if not self.env.master:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=len(self.train_loader),
+            desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
+            unit="batch",
+            dynamic_ncols=True,
+            leave=True,
+        )
+
+    def _report_gradient_flow(self, epoch: int, progress: Any) -> None:
+        """Name the parameters whose gradient is near zero (dead branches show up early)."""
+        dead, _ = gradient_flow(self.raw_model)
+        if dead and self.env.master:
+            shown = ", ".join(dead[:8]) + (" ..." if len(dead) > 8 else "")
+            (progress.write if progress else print)(f"{len(dead)} parameters have near-zero gradients: {shown}")
+            if self.logger:
+                self.logger.event({"epoch": epoch, "near_zero_grad_params": dead})
 
     def _validate_and_checkpoint(self, epoch: int) -> dict[str, Any]:
         env = self.env
@@ -354,14 +365,9 @@ class Trainer:
             if improved:
                 save_checkpoint(self.run_dir / "best.pt", state)
             self.logger.epoch(metrics)
-            # The headline figures; every metric is in metrics.jsonl.
-            keys = (
-                "val_loss",
-                "val_categorical_accuracy",
-                "val_continuous_mse",
-                "val_accuracy",
-                "samples_per_s",
-                "data_wait_fraction",
+            # The headline figures (the task names its own); every metric is in metrics.jsonl.
+            keys = dict.fromkeys(
+                ("val_loss", self.task.monitor, *self.task.headline_metrics, "samples_per_s", "data_wait_fraction")
             )
             shown = {k: round(metrics[k], 4) for k in keys if isinstance(metrics.get(k), float)}
             print(f"epoch {epoch + 1}: " + json.dumps(shown), flush=True)

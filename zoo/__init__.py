@@ -14,6 +14,7 @@ _LAZY = {
     "create_model": "zoo.registry",
     "list_models": "zoo.registry",
     "model_card": "zoo.registry",
+    "model_entry": "zoo.registry",
     "register_model": "zoo.registry",
     "ModelCard": "zoo.registry",
     "TensorSpec": "zoo.registry",

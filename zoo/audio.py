@@ -7,18 +7,20 @@ Log-mel: 44.1 kHz, 2.0 s (88200 samples), n_fft 2048, hop 512, Hann window, zero
 both sides ("centered" frames, 173 of them), power spectrum, 128 Slaney mel bands from 0 Hz to Nyquist
 (Slaney area normalisation, as librosa's default), then ``log1p``. Output (B, 1, 128, 173).
 
-Three formulations of the same STFT, held equal by tests:
+Two formulations of the same STFT, held equal by tests:
 
 - ``stft="fft"`` (default): ``torch.stft``, an FFT. Used in eager code (dataset precompute, training,
-  ``zoo predict``), where it is about 70x fewer FLOPs than the dense DFT.
+  evaluation), where it is about 70x fewer FLOPs than a dense DFT.
 - ``stft="factored"``: the DFT split once, Cooley-Tukey style (n_fft = P x Q, 32 x 64 for 2048): a dense
-  P-point DFT, twiddle factors, a dense Q-point DFT, each a MatMul; frames are cut by slicing hop-sized blocks.
-  Used inside exported graphs (``training.export.WaveformModel``): it exports to TorchScript and ONNX as plain
-  MatMul, Mul, Slice, Concat and Transpose ops, which every ONNX Runtime execution provider runs (the CUDA
+  P-point DFT, twiddle factors, a dense Q-point DFT, each a MatMul; frames are cut by :func:`frame_signal`.
+  Used inside exported graphs (``zoo.waveform_model.WaveformModel``): it exports to TorchScript and ONNX as
+  plain MatMul, Mul, Slice, Concat and Transpose ops, which every ONNX Runtime execution provider runs (the CUDA
   provider has no DFT kernel, and the CPU DFT is slow for short frames), at 0.19 GFLOP per clip (mel
-  projection included) instead of the Conv1d's 1.5.
-- ``stft="conv"``: a Conv1d over a windowed Fourier basis (2 x 1025 filters of 2048 taps): the same plain
-  graph at about 10x the FLOPs of ``factored``. Bundles exported before ``factored`` existed contain it.
+  projection included).
+
+Loudness normalisation has one definition, :func:`normalize_loudness_tensor` (torch): the exported graph runs
+it and :func:`normalize_loudness` (numpy, refuses silence) calls it. Silence has one threshold,
+``SILENCE_RMS_DB``, and one test, :func:`is_silent`.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ CLIP_SAMPLES = int(SAMPLE_RATE * CLIP_SECONDS)  # 88200
 # Loudness target of every clip a model sees (stored dataset audio and requests alike).
 TARGET_RMS_DB = -20.0
 PEAK_LIMIT = 0.99
+# A clip whose RMS level is under SILENCE_RMS_DB is silent: there is nothing to normalise, match or learn from.
 SILENCE_RMS_DB = -70.0
+# Renders kept as training or parity clips must be this far above silence (-60 dBFS).
+AUDIBLE_MARGIN_DB = 10.0
 
-STFT_FORMULATIONS = ("fft", "factored", "conv")
+STFT_FORMULATIONS = ("fft", "factored")
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,32 @@ def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
     return weights
 
 
+def hann_window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window of ``n_fft`` samples (as ``torch.hann_window``), float64: every STFT of the zoo uses it."""
+    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+
+
+def frame_signal(waveform: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Centred frames: (B, N) -> (B, T, n_fft) with T = N // hop + 1, frame t centred on sample t * hop (zero
+    padding of n_fft / 2 on both sides, as ``torch.stft(center=True, pad_mode="constant")``).
+
+    Frames are cut by slicing hop-sized blocks, so an exported graph holds plain Slice and Concat ops;
+    ``n_fft`` must be a multiple of ``hop``. The front end's factored DFT and ``zoo.notes`` frame with it."""
+    if n_fft % hop:
+        raise ValueError(f"framing needs n_fft to be a multiple of the hop, got {n_fft} and {hop}")
+    ratio = n_fft // hop
+    n_frames = waveform.shape[-1] // hop + 1
+    padded = nn.functional.pad(waveform, (n_fft // 2, n_fft // 2))
+    blocks = padded[:, : (n_frames + ratio - 1) * hop].reshape(-1, n_frames + ratio - 1, hop)
+    return torch.cat([blocks[:, i : i + n_frames] for i in range(ratio)], dim=-1)  # (B, T, n_fft)
+
+
 class LogMelFrontEnd(nn.Module):
     """Waveform (B, n_samples) at 44.1 kHz -> log-mel (B, 1, n_mels, n_frames).
 
     A (n_samples,) waveform is treated as a batch of one. Shorter or longer inputs are accepted (the
     frame count follows the length); the models expect exactly ``cfg.n_samples``. ``stft`` picks the
-    formulation (see the module docstring); all give the same features.
+    formulation (see the module docstring); both give the same features.
     """
 
     def __init__(self, cfg: FrontEndConfig | None = None, stft: str = "fft") -> None:
@@ -124,19 +149,11 @@ class LogMelFrontEnd(nn.Module):
         self.cfg = cfg or FrontEndConfig()
         self.stft = stft
         n_fft = self.cfg.n_fft
-        n_bins = n_fft // 2 + 1
-        # Periodic Hann window, as torch.hann_window / scipy.signal.get_window("hann").
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        window = hann_window(n_fft)
         self.register_buffer("window", torch.from_numpy(window).float(), persistent=False)
-        if stft == "conv":
-            k = np.arange(n_bins)[:, None] * np.arange(n_fft)[None, :]
-            angle = 2 * np.pi * k / n_fft
-            basis = np.concatenate([np.cos(angle) * window, -np.sin(angle) * window])  # (2 * n_bins, n_fft)
-            self.register_buffer("fourier_basis", torch.from_numpy(basis[:, None, :]).float(), persistent=False)
         self.register_buffer("mel_fb", torch.from_numpy(mel_filterbank(self.cfg)).float(), persistent=False)
         self.n_fft = n_fft
-        self.n_bins = n_bins
-        self.pad = n_fft // 2
+        self.n_bins = n_fft // 2 + 1
         self.hop = self.cfg.hop_length
         self.power = self.cfg.power
         if stft == "factored":
@@ -144,10 +161,6 @@ class LogMelFrontEnd(nn.Module):
 
     def _power_spectrum(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, N) -> (B, n_bins, T) power spectrum of centred, zero-padded Hann frames."""
-        if self.stft == "conv":
-            spec = nn.functional.conv1d(waveform.unsqueeze(1), self.fourier_basis, stride=self.hop, padding=self.pad)
-            real, imag = spec[:, : self.n_bins], spec[:, self.n_bins :]
-            return real * real + imag * imag
         spec = torch.stft(
             waveform,
             self.n_fft,
@@ -191,11 +204,8 @@ class LogMelFrontEnd(nn.Module):
     def _factored_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, N) -> mel power (B, n_mels, T) through the factored DFT."""
         p, q, k = self.factors
-        hop, ratio = self.hop, self.n_fft // self.hop
-        n_frames = waveform.shape[-1] // hop + 1
-        padded = nn.functional.pad(waveform, (self.pad, self.pad))
-        blocks = padded[:, : (n_frames + ratio - 1) * hop].reshape(-1, n_frames + ratio - 1, hop)
-        frames = torch.cat([blocks[:, i : i + n_frames] for i in range(ratio)], dim=-1)  # (B, T, n_fft)
+        frames = frame_signal(waveform, self.n_fft, self.hop)  # (B, T, n_fft)
+        n_frames = frames.shape[1]
         x = frames.reshape(-1, n_frames, p, q).transpose(-1, -2) * self.window_qp  # (B, T, Q, P)
         y = torch.matmul(x, self.dft_p).transpose(-1, -2)  # (B, T, 2P, Q): P-point DFTs over p
         y_re, y_im = y[:, :, :p], y[:, :, p:]  # (B, T, P, Q), indexed [kp, q]
@@ -272,20 +282,42 @@ def rms_db(audio: np.ndarray) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def normalize_loudness(audio: np.ndarray, target_db: float = TARGET_RMS_DB, peak: float = PEAK_LIMIT) -> np.ndarray:
-    """Scale a clip to ``target_db`` RMS, then down so no sample exceeds ``peak``.
+def is_silent(audio: np.ndarray, margin_db: float = 0.0) -> bool:
+    """True when the clip's RMS level is under ``SILENCE_RMS_DB + margin_db`` (digital silence included).
 
-    The same function normalises stored dataset audio and incoming requests. Raises
-    :class:`AudioDecodeError` for a clip quieter than ``SILENCE_RMS_DB`` (there is nothing to match).
-    """
-    level = rms_db(audio)
-    if level < SILENCE_RMS_DB:
-        raise AudioDecodeError(f"the audio is silent (RMS {level:.1f} dBFS, below {SILENCE_RMS_DB:.0f} dBFS)")
-    out = audio * np.float32(10 ** ((target_db - level) / 20))
-    top = float(np.max(np.abs(out)))
-    if top > peak:
-        out = out * np.float32(peak / top)
-    return out.astype(np.float32, copy=False)
+    The one silence test: requests, note windows and loudness normalisation refuse silent clips (margin 0);
+    dataset and parity renders must clear ``AUDIBLE_MARGIN_DB`` more to be kept."""
+    return rms_db(audio) < SILENCE_RMS_DB + margin_db
+
+
+def check_not_silent(audio: np.ndarray) -> None:
+    """Raise :class:`AudioDecodeError`, with the clip's level, when :func:`is_silent` says it is silent."""
+    if is_silent(audio):
+        raise AudioDecodeError(f"the audio is silent (RMS {rms_db(audio):.1f} dBFS, below {SILENCE_RMS_DB:.0f} dBFS)")
+
+
+def normalize_loudness_tensor(
+    waveform: torch.Tensor, target_db: float = TARGET_RMS_DB, peak: float = PEAK_LIMIT
+) -> torch.Tensor:
+    """Scale each clip of (..., N) to ``target_db`` RMS, then down so that no sample exceeds ``peak``.
+
+    The one definition of loudness normalisation: the exported graph runs it on its input and
+    :func:`normalize_loudness` calls it. It never refuses (a graph cannot): silent input stays near zero.
+    Normalising a normalised clip changes it by float rounding only."""
+    rms = waveform.square().mean(dim=-1, keepdim=True).sqrt().clamp_min(1e-12)  # (..., 1)
+    x = waveform * (10 ** (target_db / 20) / rms)
+    top = x.abs().amax(dim=-1, keepdim=True)
+    return x * torch.clamp(peak / top.clamp_min(1e-12), max=1.0)
+
+
+def normalize_loudness(audio: np.ndarray, target_db: float = TARGET_RMS_DB, peak: float = PEAK_LIMIT) -> np.ndarray:
+    """:func:`normalize_loudness_tensor` on a numpy clip (the whole array is one clip), float32.
+
+    Normalises stored dataset audio, previews and evaluation clips. Raises :class:`AudioDecodeError` for a
+    silent clip (quieter than ``SILENCE_RMS_DB``: there is nothing to match)."""
+    check_not_silent(audio)
+    x = torch.from_numpy(np.array(audio, dtype=np.float32).reshape(-1))  # a copy: the caller's array stays
+    return normalize_loudness_tensor(x, target_db, peak).numpy().reshape(np.shape(audio))
 
 
 def fit_length(audio: np.ndarray, n_samples: int = CLIP_SAMPLES) -> np.ndarray:

@@ -43,20 +43,38 @@ def root(
 @user_errors
 def list_cmd(
     pattern: Annotated[str | None, typer.Argument(help="Shell-style filter, e.g. '*mlp'.")] = None,
+    names: Annotated[
+        bool,
+        typer.Option("--names", help="Only the names, one per line (the default when stdout is not a terminal)."),
+    ] = False,
 ) -> None:
     """List the registered models."""
+    from zoo.registry import list_models
+
+    found = list_models(pattern)
+    if not found:
+        raise ValueError(f"no registered model matches {pattern!r}; run `zoo list` to see them all")
+    if names or not console.is_terminal:  # scripts and pipes (`zoo list | grep ...`) read whole names
+        for name in found:
+            typer.echo(name)
+        return
+    _print_model_table(found)
+
+
+def _print_model_table(names: list[str]) -> None:
     from rich.table import Table
 
-    from zoo.registry import _entry, count_params, create_model, list_models
+    from zoo.registry import count_params, create_model, model_entry
 
-    names = list_models(pattern)
-    if not names:
-        raise ValueError(f"no registered model matches {pattern!r}; run `zoo list` to see them all")
     table = Table(title="Registered models")
-    for col in ("name", "family", "task", "params", "exportable"):
-        table.add_column(col, justify="right" if col == "params" else "left")
+    # Nothing is cut with an ellipsis: the name column is as wide as the longest name, the others fold.
+    table.add_column("name", min_width=max(map(len, names)), overflow="fold")
+    table.add_column("family", overflow="fold")
+    table.add_column("task", overflow="fold", ratio=1)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("export", no_wrap=True)
     for name in names:
-        entry = _entry(name)
+        entry = model_entry(name)
         total, _ = count_params(create_model(name))
         table.add_row(name, entry.family, entry.task, f"{total:,}", "yes" if entry.exportable else "no")
     console.print(table)

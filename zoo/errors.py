@@ -43,3 +43,15 @@ class ParityError(ExportError):
 
 class ArtifactError(ZooError, ValueError):
     """An artifact bundle that is missing, incomplete or does not match its card."""
+
+
+class CheckpointError(ZooError, ValueError):
+    """A file that is not a readable, safe zoo checkpoint or weights file."""
+
+
+class WeightsMismatchError(CheckpointError):
+    """Weights that do not fit the model they are loaded into (missing, unexpected or reshaped tensors)."""
+
+
+class MissingDependencyError(ZooError, ImportError):
+    """An optional dependency that is not installed; the message names the extra that installs it."""

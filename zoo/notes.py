@@ -17,10 +17,11 @@ at sample 0 and last 2 s, so before a model sees a recording:
    (after a 30 ms attack, up to 1 s); the median of the voiced frames' f0 is the note. Unpitched sounds
    (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
 4. **Window.** 2 s starting at the onset; when another note starts inside the window, the clip is faded
-   out over 10 ms there and the rest is zeroed (training clips hold one note); then the loudness
-   normalisation of ``zoo.audio.normalize_loudness``.
+   out over 10 ms there and the rest is zeroed (training clips hold one note).
 
-:func:`prepare_note_clip` does all four; the server, ``zoo predict`` and training-side tools call it.
+:func:`cut_note_clip` does all four and refuses a silent window; the server and ``zoo predict`` call it and
+feed the clip to the exported graph, which normalises its loudness (``zoo.audio.normalize_loudness_tensor``).
+:func:`prepare_note_clip` also normalises it, for eager models and training-side tools.
 """
 
 from __future__ import annotations
@@ -29,8 +30,18 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
-from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, SILENCE_RMS_DB, fit_length, normalize_loudness
+from zoo.audio import (
+    CLIP_SAMPLES,
+    SAMPLE_RATE,
+    SILENCE_RMS_DB,
+    check_not_silent,
+    fit_length,
+    frame_signal,
+    hann_window,
+    normalize_loudness,
+)
 from zoo.errors import AudioDecodeError
 
 N_FFT = 2048
@@ -86,19 +97,12 @@ def hz_to_midi(hz: float) -> int:
 # Frames, onsets, segments
 
 
-def _frames(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Centred frames (zero padding of n_fft/2 both sides): frame t is centred on sample t*hop. (T, n_fft)"""
-    padded = np.pad(audio, (n_fft // 2, n_fft // 2))
-    n = 1 + (len(padded) - n_fft) // hop
-    return np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n]
-
-
 def _spectral_flux_and_level(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flux (T,), frame RMS in dBFS (T,)) for centred 2048/512 frames."""
-    frames = _frames(audio, N_FFT, HOP)  # (T, 2048)
+    """(flux (T,), frame RMS in dBFS (T,)) for centred 2048/512 frames (``zoo.audio.frame_signal``)."""
+    frames = frame_signal(torch.from_numpy(np.array(audio, dtype=np.float32))[None], N_FFT, HOP)[0].numpy()  # (T, 2048)
     level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
     peak = float(np.max(np.abs(audio))) or 1.0
-    window = (np.hanning(N_FFT) / peak).astype(np.float32)
+    window = (hann_window(N_FFT) / peak).astype(np.float32)
     mag = np.abs(np.fft.rfft(frames * window, axis=1))  # (T, 1025)
     logmag = np.log1p(100.0 * mag)
     # SuperFlux (Boeck & Widmer 2013): compare with the frame two hops back, max-filtered over 3 bins, so
@@ -324,10 +328,20 @@ def note_window(audio: np.ndarray, note: Note, n_samples: int = CLIP_SAMPLES, is
     return clip
 
 
-def prepare_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
-    """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, the note).
+def cut_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
+    """A mono 44.1 kHz recording -> (the 2 s clip of its main note at its recorded level, the note).
 
-    The one path from a recording to model input: the server, ``zoo predict`` and evaluation use it.
-    Raises :class:`AudioDecodeError` for a silent recording."""
+    What the server and ``zoo predict`` feed an exported graph, which normalises the loudness itself (so the
+    clip is normalised once). Raises :class:`AudioDecodeError` for a silent recording or a silent window."""
     note = find_main_note(audio, sample_rate)
-    return normalize_loudness(note_window(audio, note)), note
+    clip = note_window(audio, note)
+    check_not_silent(clip)
+    return clip, note
+
+
+def prepare_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
+    """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, the note): the clip
+    the training data holds, for eager models and tools (``cut_note_clip``, then ``normalize_loudness``).
+    Raises :class:`AudioDecodeError` for a silent recording."""
+    clip, note = cut_note_clip(audio, sample_rate)
+    return normalize_loudness(clip), note

@@ -38,7 +38,9 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class ModelEntry:
+    """What registration recorded about a model, without building it (cheap: no weights are created)."""
+
     name: str
     builder: Callable[..., nn.Module]
     family: str
@@ -68,7 +70,7 @@ class ModelCard:
         return tuple(spec.example(batch_size, g) for spec in self.inputs)
 
 
-_REGISTRY: dict[str, _Entry] = {}
+_REGISTRY: dict[str, ModelEntry] = {}
 _loaded = False
 
 
@@ -90,7 +92,7 @@ def register_model(
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise DuplicateModelError(f"model {name!r} is already registered (by {_REGISTRY[name].builder})")
-        _REGISTRY[name] = _Entry(name, fn, family, task, tuple(inputs), research_note, exportable)
+        _REGISTRY[name] = ModelEntry(name, fn, family, task, tuple(inputs), research_note, exportable)
         return fn
 
     return decorator
@@ -107,7 +109,9 @@ def _ensure_loaded() -> None:
             import_module(f"zoo.models.{info.name}")
 
 
-def _entry(name: str) -> _Entry:
+def model_entry(name: str) -> ModelEntry:
+    """The registration record of ``name`` (family, task, inputs, exportable); unknown names raise
+    :class:`UnknownModelError` naming close matches."""
     _ensure_loaded()
     try:
         return _REGISTRY[name]
@@ -127,7 +131,7 @@ def list_models(pattern: str | None = None) -> list[str]:
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build a registered model. Overrides that are ``None`` are dropped, so unset CLI options keep
     the model's own defaults."""
-    entry = _entry(name)
+    entry = model_entry(name)
     kwargs = {k: v for k, v in overrides.items() if v is not None}
     return entry.builder(**kwargs)
 
@@ -141,7 +145,7 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 
 def model_card(name: str, **overrides: Any) -> ModelCard:
     """Build the model once (on CPU) and describe it: parameters per top-level module, output shapes."""
-    entry = _entry(name)
+    entry = model_entry(name)
     model = create_model(name, **overrides).eval()
     total, trainable = count_params(model)
     by_module = {child: sum(p.numel() for p in module.parameters()) for child, module in model.named_children()}

@@ -1,4 +1,5 @@
-"""A torch ``Dataset`` over precomputed mels and Tier-1 parameters, and a split by preset.
+"""Where a Vital dataset is (a file or a folder of shards), the split by preset, and a torch ``Dataset``
+over its precomputed mels and Tier-1 parameters: every task and `zoo evaluate` resolve data here.
 
 Several files (the shards of one run, or of several) read as one dataset: global index = position in
 the concatenation of the files' rows, in the order given. The HDF5 files are opened lazily, once per
@@ -139,22 +140,54 @@ def preset_hashes(paths: Path | Sequence[Path]) -> np.ndarray:
     return np.concatenate(out) if out else np.array([], dtype="S16")
 
 
-def split_by_preset(
-    paths: Path | Sequence[Path], val_fraction: float = 0.1, seed: int = 0
-) -> tuple[list[int], list[int]]:
-    """Global row indices (train, validation): every render of one preset falls on the same side.
+def dataset_files(data: str | Path) -> list[Path]:
+    """The HDF5 file at ``data``, or the ``*.h5`` / ``*.hdf5`` shards in the folder ``data``, sorted."""
+    path = Path(data)
+    if path.is_dir():
+        files = sorted([*path.glob("*.h5"), *path.glob("*.hdf5")])
+        if not files:
+            raise FileNotFoundError(f"no .h5 or .hdf5 files in {path}")
+        return files
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset {path} does not exist; create one with `zoo data generate --out {path}`")
+    return [path]
 
-    ``round(val_fraction * n_presets)`` presets go to validation (at least one when ``val_fraction`` > 0 and
-    there are two presets or more), chosen by a permutation of the sorted preset hashes seeded by ``seed``.
+
+def split_presets(
+    hashes: np.ndarray, val_fraction: float = 0.1, seed: int = 0, min_val_presets: int = 1
+) -> tuple[list[int], list[int]]:
+    """Row indices (train, validation) of rows labelled by preset ``hashes``: every row of one preset falls
+    on the same side.
+
+    ``round(val_fraction * n_presets)`` presets go to validation, at least ``min_val_presets`` when
+    ``val_fraction`` > 0 and that leaves a training preset, chosen by a permutation of the sorted preset
+    hashes seeded by ``seed`` (so the split does not depend on row or file order).
     """
     if not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    hashes = preset_hashes(paths)
+    hashes = np.asarray(hashes)
     unique = np.unique(hashes)  # sorted: independent of file order
     n_val = int(round(val_fraction * unique.size))
-    if val_fraction > 0 and n_val == 0 and unique.size > 1:
-        n_val = 1
+    if val_fraction > 0 and n_val < min_val_presets:
+        n_val = min(min_val_presets, unique.size - 1)
     perm = np.random.default_rng(seed).permutation(unique.size)
-    val_hashes = unique[perm[:n_val]]
+    val_hashes = unique[perm[: max(n_val, 0)]]
     is_val = np.isin(hashes, val_hashes)
     return np.nonzero(~is_val)[0].tolist(), np.nonzero(is_val)[0].tolist()
+
+
+def split_by_preset(
+    paths: Path | Sequence[Path], val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[int], list[int]]:
+    """Global row indices (train, validation) of the files: :func:`split_presets` of their preset hashes."""
+    return split_presets(preset_hashes(paths), val_fraction, seed)
+
+
+def vital_splits(
+    data: str | Path, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[Path], VitalMelDataset, VitalMelDataset]:
+    """(files, training set, validation set) of the dataset at ``data``: what `zoo train` trains on and the
+    held-out split `zoo evaluate` scores, for the same ``val_fraction`` and ``seed``."""
+    paths = dataset_files(data)
+    train_idx, val_idx = split_by_preset(paths, val_fraction=val_fraction, seed=seed)
+    return paths, VitalMelDataset(paths, train_idx), VitalMelDataset(paths, val_idx)

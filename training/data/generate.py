@@ -33,9 +33,11 @@ from training.data.render_job import (
 )
 from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
 from zoo.errors import DatasetError
+from zoo.files import replace_atomically
 from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
 from zoo.vital.sampler import DEFAULT_PRIOR, PriorMix
 from zoo.vital.tier1 import tier1_spec
+from zoo.workers import process_pool
 
 COMMIT_EVERY = 16  # presets between commits of the partial file
 
@@ -205,17 +207,8 @@ def _renderers(settings: RenderSettings, workers: int) -> Iterator[RenderMany]:
         job = PresetRenderJob(settings)
         yield lambda indices: (job(i) for i in indices)
         return
-    import multiprocessing
-
-    # fork where there is one: no re-import of the caller's __main__ (spawn needs an `if __name__` guard).
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = multiprocessing.get_context(method).Pool(workers, initializer=init_worker, initargs=(settings,))
-    try:
+    with process_pool(workers, initializer=init_worker, initargs=(settings,)) as pool:
         yield lambda indices: pool.imap(render_in_worker, indices, chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 def _report(path: Path, f: Any, n_shard: int, renders: int, seconds: float, render_s: float) -> GenerationReport:
@@ -313,7 +306,7 @@ def generate_dataset(
             report = _report(out, f, len(indices), renders, time.perf_counter() - t0, render_s)
         finally:
             f.close()
-    os.replace(partial, out)
+    replace_atomically(partial, out)
     return report
 
 

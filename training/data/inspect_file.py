@@ -114,37 +114,28 @@ def plot_parameters(path: Path, out_png: Path, bins: int = 20) -> None:
 
 
 def plot_spectrograms(path: Path, out_png: Path, n: int = 6, seed: int = 0) -> None:
-    """Log-mels of ``n`` random rows (the stored ones if precomputed, else computed from the audio)."""
+    """Log-mels of ``n`` random rows (the stored ones if precomputed, else computed from the audio), drawn by
+    ``training.spectrogram_plot`` with the file's front-end config."""
     import h5py
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import torch
 
-    from zoo.audio import LogMelFrontEnd
+    from training.spectrogram_plot import plot_log_mels
+    from zoo.audio import FrontEndConfig, LogMelFrontEnd
 
     with h5py.File(path, "r") as f:
         total = int(f[schema.CONTINUOUS].shape[0])
         if total == 0:
             return
+        cfg = FrontEndConfig(**json.loads(f.attrs["front_end"])) if "front_end" in f.attrs else FrontEndConfig()
         rows = np.sort(np.random.default_rng(seed).choice(total, size=min(n, total), replace=False))
         mel_ds = f.get(schema.MEL)
         if mel_ds is not None and int(mel_ds.attrs.get("n_done", 0)) >= total:
             mels = np.stack([mel_ds[r] for r in rows])
         else:
             with torch.inference_mode():
-                mels = LogMelFrontEnd()(torch.from_numpy(np.stack([f[schema.AUDIO][r] for r in rows]))).numpy()
+                audio = torch.from_numpy(np.stack([f[schema.AUDIO][r] for r in rows]))
+                mels = LogMelFrontEnd(cfg)(audio).numpy()
         notes = [int(f[schema.NOTE][r]) for r in rows]
         hashes = [f[schema.PRESET_HASH][r].decode() for r in rows]
-    fig, axes = plt.subplots(2, math.ceil(len(rows) / 2), figsize=(4 * math.ceil(len(rows) / 2), 6), squeeze=False)
-    for ax, mel, row, note, h in zip(axes.ravel(), mels, rows, notes, hashes, strict=False):
-        ax.imshow(mel[0], origin="lower", aspect="auto", cmap="magma")
-        ax.set_title(f"row {row}, note {note}, preset {h[:8]}", fontsize=8)
-        ax.set_xlabel("frame")
-        ax.set_ylabel("mel band")
-    for ax in axes.ravel()[len(rows) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
+    titles = [f"row {row}, note {note}, preset {h[:8]}" for row, note, h in zip(rows, notes, hashes, strict=True)]
+    plot_log_mels(list(mels), titles, out_png, cfg, columns=math.ceil(len(rows) / 2))

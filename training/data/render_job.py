@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zoo.audio import normalize_loudness, rms_db
+from zoo.audio import AUDIBLE_MARGIN_DB, is_silent, normalize_loudness, rms_db
 from zoo.vital.render import VitalRenderer
 from zoo.vital.sampler import PresetSampler, PriorMix
 from zoo.vital.spec import VitalParamSpec
 
-SILENT_RMS_DB = -60.0  # quieter than this is rejected as silent
 CLIP_PEAK = 1.0  # a peak at or above full scale is rejected as clipped
 REJECTIONS = ("silent", "non_finite", "clipped")
 
@@ -82,7 +81,7 @@ def check_render(audio: np.ndarray) -> str | None:
         return "non_finite"
     if float(np.max(np.abs(audio))) >= CLIP_PEAK:
         return "clipped"
-    if rms_db(audio) < SILENT_RMS_DB:
+    if is_silent(audio, AUDIBLE_MARGIN_DB):  # a training clip must be clearly audible (-60 dBFS)
         return "silent"
     return None
 

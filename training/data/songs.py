@@ -35,16 +35,15 @@ file): ``features`` (N, 64, 517) float32, ``labels`` (N, 517) uint8, ``songs`` (
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.audio import SAMPLE_RATE, FrontEndConfig, normalize_loudness
+from zoo.audio import AUDIBLE_MARGIN_DB, SAMPLE_RATE, FrontEndConfig, is_silent, normalize_loudness
+from zoo.files import atomic_path
+from zoo.workers import process_pool
 
 BARS = 12
 BAR_SECONDS = 2.0
@@ -181,9 +180,8 @@ class SongRenderer:
         for attempt in range(self.max_attempts):
             self.renderer.set_vector(*self.sampler.sample(preset_index, attempt))
             audio = self._render_note(first.pitch, first.seconds, first.velocity)
-            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-            if np.isfinite(audio).all() and rms > 1e-3:
-                return attempt, rms, audio
+            if np.isfinite(audio).all() and not is_silent(audio, AUDIBLE_MARGIN_DB):
+                return attempt, float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))), audio
         raise RuntimeError(f"no audible preset for index {preset_index} in {self.max_attempts} attempts")
 
     def render(self, plan: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -251,34 +249,27 @@ def generate_songs(out: str | Path, n_songs: int, seed: int = 0, workers: int = 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            features = f.create_dataset(
-                "features", (n_songs, FRONT_END.n_mels, N_FRAMES), dtype="float32",
-                chunks=(1, FRONT_END.n_mels, N_FRAMES),
-            )  # fmt: skip
-            labels = f.create_dataset("labels", (n_songs, N_FRAMES), dtype="uint8")
-            songs = f.create_dataset("songs", (n_songs,), dtype=h5py.string_dtype())
-            f.attrs.update(
-                {
-                    "seed": seed,
-                    "n_songs": n_songs,
-                    "front_end": json.dumps(FRONT_END.to_dict()),
-                    "frame_seconds": FRONT_END.hop_length / SAMPLE_RATE,
-                    "classes": json.dumps(["verse", "chorus"]),
-                }
-            )
-            jobs = [(seed, i) for i in range(n_songs)]
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(seed,)) as pool:
-                done = pool.map(_make_song, jobs, chunksize=1)
-                for index, feats, labs, meta in tqdm(done, total=n_songs, desc="songs", disable=not progress):
-                    features[index], labels[index], songs[index] = feats, labs, meta
-        os.chmod(tmp, 0o644)  # mkstemp creates it private; the finished file is an ordinary data file
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # The workers start before the file is opened, so they inherit no HDF5 handle.
+    with (
+        atomic_path(out) as tmp,
+        process_pool(workers, initializer=_init_worker, initargs=(seed,)) as pool,
+        h5py.File(tmp, "w") as f,
+    ):
+        features = f.create_dataset(
+            "features", (n_songs, FRONT_END.n_mels, N_FRAMES), dtype="float32", chunks=(1, FRONT_END.n_mels, N_FRAMES),
+        )  # fmt: skip
+        labels = f.create_dataset("labels", (n_songs, N_FRAMES), dtype="uint8")
+        songs = f.create_dataset("songs", (n_songs,), dtype=h5py.string_dtype())
+        f.attrs.update(
+            {
+                "seed": seed,
+                "n_songs": n_songs,
+                "front_end": json.dumps(FRONT_END.to_dict()),
+                "frame_seconds": FRONT_END.hop_length / SAMPLE_RATE,
+                "classes": json.dumps(["verse", "chorus"]),
+            }
+        )
+        done = pool.imap(_make_song, [(seed, i) for i in range(n_songs)], chunksize=1)
+        for index, feats, labs, meta in tqdm(done, total=n_songs, desc="songs", disable=not progress):
+            features[index], labels[index], songs[index] = feats, labs, meta
     return out

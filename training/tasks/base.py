@@ -43,6 +43,8 @@ class Task:
     family: ClassVar[str]
     # The validation metric that picks best.pt and drives early stopping; lower is better.
     monitor: ClassVar[str] = "val_loss"
+    # Validation metrics printed after every epoch beside the monitored one (all go to metrics.jsonl).
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -84,6 +86,11 @@ class Task:
 
     def callbacks(self) -> list[Callback]:
         return []
+
+    def front_end(self) -> dict[str, Any] | None:
+        """The audio front end that made the model's input features (``FrontEndConfig.to_dict()``), read from
+        the data; None for a model that takes no audio features. Saved in checkpoints as ``front_end``."""
+        return None
 
     def checkpoint_extras(self) -> dict[str, Any]:
         """Extra plain data saved in checkpoints (e.g. the parameter spec), loadable with weights_only."""

@@ -209,10 +209,12 @@ class ChorusTask(Task):
     def callbacks(self) -> list[Callback]:
         return [InputStandardisation(self.splits["train"].x), self.stats]
 
-    def checkpoint_extras(self) -> dict[str, Any]:
+    def front_end(self) -> dict[str, Any] | None:
         front_end = self.attrs.get("front_end")
+        return json.loads(front_end) if isinstance(front_end, str) else None
+
+    def checkpoint_extras(self) -> dict[str, Any]:
         return {
-            "front_end": json.loads(front_end) if isinstance(front_end, str) else None,
             "data": str(self.path),
             "split_seed": SPLIT_SEED,
             "classes": ["verse", "chorus"],
@@ -223,8 +225,7 @@ class ChorusTask(Task):
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None = None) -> dict[str, Any]:
     """Frame metrics of a chorus-cnn checkpoint on the held-out test songs of its dataset, overall and per
     song, plus the predictions (for plots)."""
-    import zoo
-    from training.checkpoint import load_checkpoint
+    from training.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     if ckpt["model_name"] != "chorus-cnn":
@@ -232,9 +233,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path | None = None) 
     path = Path(data) if data is not None else Path(ckpt.get("data") or DEFAULT_DATA)
     features, labels, _ = load_songs(path)
     test = split_songs(len(labels))["test"]
-    model = zoo.create_model("chorus-cnn", **ckpt["model_config"])
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    model, _ = model_from_checkpoint(ckpt)
     x = torch.as_tensor(features[test], dtype=torch.float32)
     y = torch.as_tensor(labels[test], dtype=torch.long)
     logits = model(x)

@@ -27,14 +27,15 @@ each of the six components is logged at every step and in the validation metrics
 
 Pairs: for each preset B rendered at two or more notes, every ordered pair of its notes (n, m) gives one
 triplet, with A drawn (seeded by ``cfg.seed``) among the other presets rendered at note n. Train and validation
-are split by preset (10 % of the presets, at least two, go to validation), so no sound is seen in both.
+are split by preset with the Vital dataset's split (``training.data.dataset.split_presets``: 10 % of the
+presets, at least two, go to validation), so no sound is seen in both.
 Mel values are standardised with one mean and standard deviation estimated on training rows (saved in the
 checkpoint extras).
 """
 
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,26 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from training.data import schema
+from training.data.dataset import dataset_files, split_presets
 from training.tasks import register_task
 from training.tasks.base import Batch, Task
 from zoo.models.compositional import COMPONENTS
-
-MEL_KEY = "features/mel_spectrogram"
-HASH_KEY = "metadata/preset_hash"
-NOTE_KEY = "metadata/note"
-
-
-def dataset_files(data: str | Path) -> list[Path]:
-    """The HDF5 file at ``data``, or the ``*.h5`` / ``*.hdf5`` shards in the folder ``data``, sorted."""
-    path = Path(data)
-    if path.is_dir():
-        files = sorted([*path.glob("*.h5"), *path.glob("*.hdf5")])
-        if not files:
-            raise FileNotFoundError(f"no .h5 or .hdf5 files in {path}")
-        return files
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset {path} does not exist: build the Vital dataset first (see the README)")
-    return [path]
 
 
 def _plain(value: Any) -> Any:
@@ -83,22 +69,31 @@ def read_index(files: list[Path]) -> tuple[list[tuple[int, int]], list[Any], np.
     n_mels = None
     for fi, file in enumerate(files):
         with h5py.File(file, "r") as f:
-            missing = [k for k in (MEL_KEY, HASH_KEY, NOTE_KEY) if k not in f]
+            missing = [k for k in (schema.MEL, schema.PRESET_HASH, schema.NOTE) if k not in f]
             if missing:
                 raise ValueError(f"{file} lacks {', '.join(missing)}: not a Vital dataset with precomputed mels")
-            shape = f[MEL_KEY].shape
+            shape = f[schema.MEL].shape
             if len(shape) != 4 or shape[1] != 1:
-                raise ValueError(f"{file}: {MEL_KEY} must be (N, 1, n_mels, T), got {shape}")
+                raise ValueError(f"{file}: {schema.MEL} must be (N, 1, n_mels, T), got {shape}")
             if n_mels is not None and shape[2] != n_mels:
                 raise ValueError(f"{file}: {shape[2]} mel bands, other shards have {n_mels}")
             n_mels = shape[2]
-            h, n = f[HASH_KEY][:], f[NOTE_KEY][:]
+            h, n = f[schema.PRESET_HASH][:], f[schema.NOTE][:]
             if not len(h) == len(n) == shape[0]:
                 raise ValueError(f"{file}: {len(h)} preset hashes and {len(n)} notes for {shape[0]} mels")
             rows += [(fi, r) for r in range(shape[0])]
             hashes += [_plain(v) for v in h]
             notes.append(np.asarray(n, dtype=np.int64))
     return rows, hashes, np.concatenate(notes), int(n_mels or 0)
+
+
+def _front_end_attr(file: Path) -> dict[str, Any] | None:
+    """The ``front_end`` root attribute of a dataset file (JSON), or None where the file has none."""
+    import h5py
+
+    with h5py.File(file, "r") as f:
+        value = f.attrs.get("front_end")
+    return json.loads(value) if isinstance(value, str) else None
 
 
 def build_triplets(presets: list[Any], by_preset: dict[Any, dict[int, list[int]]], rng: np.random.Generator):
@@ -148,7 +143,7 @@ class MelTripletDataset(Dataset):
 
             self._handles = [h5py.File(f, "r") for f in self.files]
         fi, r = self.rows[row]
-        mel = np.asarray(self._handles[fi][MEL_KEY][r, 0], dtype=np.float32)  # (n_mels, T)
+        mel = np.asarray(self._handles[fi][schema.MEL][r, 0], dtype=np.float32)  # (n_mels, T)
         return (torch.from_numpy(mel) - self.mean) / self.std
 
     def __len__(self) -> int:
@@ -171,22 +166,27 @@ class CompositionalTask(Task):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.n_mels = 0
+        self._front_end: dict[str, Any] | None = None
         self.mel_mean, self.mel_std = 0.0, 1.0
 
     def datasets(self) -> tuple[Dataset, Dataset]:
         files = dataset_files(self.cfg.data)
         rows, hashes, notes, self.n_mels = read_index(files)
+        self._front_end = _front_end_attr(files[0])
         by_preset: dict[Any, dict[int, list[int]]] = {}
         for i, (h, n) in enumerate(zip(hashes, notes.tolist(), strict=True)):
             by_preset.setdefault(h, {}).setdefault(int(n), []).append(i)
-        rng = np.random.default_rng(int(self.cfg.seed))
-        presets = sorted(by_preset, key=str)
-        rng.shuffle(presets)
         # At least two validation presets: a triplet needs two different presets at one note.
-        n_val = max(2, math.ceil(self.val_fraction * len(presets)))
-        val_presets, train_presets = presets[:n_val], presets[n_val:]
+        _, val_rows = split_presets(np.array(hashes), self.val_fraction, int(self.cfg.seed), min_val_presets=2)
+        val_set = {hashes[i] for i in val_rows}
+        val_presets = sorted(val_set, key=str)
+        train_presets = sorted((p for p in by_preset if p not in val_set), key=str)
+        rng = np.random.default_rng(int(self.cfg.seed))
         train, val = build_triplets(train_presets, by_preset, rng), build_triplets(val_presets, by_preset, rng)
-        for split, triplets, n_presets in (("training", train, len(train_presets)), ("validation", val, n_val)):
+        for split, triplets, n_presets in (
+            ("training", train, len(train_presets)),
+            ("validation", val, len(val_presets)),
+        ):
             if not triplets:
                 raise ValueError(
                     f"the {split} split ({n_presets} presets) has no (input, target) pair: the compositional task "
@@ -197,6 +197,10 @@ class CompositionalTask(Task):
             MelTripletDataset(files, rows, train, self.mel_mean, self.mel_std),
             MelTripletDataset(files, rows, val, self.mel_mean, self.mel_std),
         )
+
+    def front_end(self) -> dict[str, Any] | None:
+        """The dataset's front-end config (the mels the agent composes were computed with it), if stored."""
+        return self._front_end
 
     def _estimate_stats(self, files: list[Path], rows: list[tuple[int, int]], sample: list[int]) -> None:
         reader = MelTripletDataset(files, rows, [], 0.0, 1.0)

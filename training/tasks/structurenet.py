@@ -75,6 +75,7 @@ class StructureNetTask(Task):
     ``val_accuracy``, the live connection count and the dead share are logged every epoch."""
 
     family = "structurenet"
+    headline_metrics: ClassVar[tuple[str, ...]] = ("val_accuracy",)
     defaults: ClassVar[dict[str, Any]] = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "warmup_epochs": 1}
 
     def __init__(self, cfg: Any, growth: GrowthConfig | bool = True) -> None:

@@ -46,16 +46,6 @@ RECIPES: dict[str, Recipe] = {
 }  # fmt: skip
 
 
-def _importance_weights(paths: list[Path]) -> torch.Tensor | None:
-    """Per-parameter weights stored as ``params/importance_weights`` in the first file, if any."""
-    import h5py
-
-    with h5py.File(paths[0], "r") as f:
-        if "params/importance_weights" in f:
-            return torch.from_numpy(f["params/importance_weights"][()]).float()
-    return None
-
-
 @register_task
 class VitalTask(Task):
     family = "vital_resnet"
@@ -65,17 +55,11 @@ class VitalTask(Task):
     defaults: ClassVar[dict[str, Any]] = RECIPES["default"].train
     recipes: ClassVar[dict[str, Recipe]] = RECIPES
     backbone_lr_scale: ClassVar[float] = 0.3
+    headline_metrics: ClassVar[tuple[str, ...]] = ("val_categorical_accuracy", "val_continuous_mse")
 
     @property
     def recipe(self) -> Recipe:
         return RECIPES[self.cfg.recipe or "default"]
-
-    def _paths(self) -> list[Path]:
-        data = self.cfg.data or self.recipe.data
-        paths = sorted(data.glob("*.h5")) if data.is_dir() else [data]
-        if not paths or not all(p.is_file() for p in paths):
-            raise FileNotFoundError(f"no dataset at {data}; create one with `zoo data generate --out {data}`")
-        return paths
 
     def prepare_data(self) -> None:
         if self.cfg.data is not None:
@@ -111,23 +95,22 @@ class VitalTask(Task):
         precompute_mels(path)
 
     def datasets(self):
-        from training.data.dataset import VitalMelDataset, split_by_preset
+        from training.data.dataset import vital_splits
 
-        paths = self._paths()
-        train_idx, val_idx = split_by_preset(paths, val_fraction=self.cfg.val_fraction, seed=self.cfg.seed)
+        paths, self.train_set, self.val_set = vital_splits(
+            self.cfg.data or self.recipe.data, val_fraction=self.cfg.val_fraction, seed=self.cfg.seed
+        )
         if self.cfg.augment:
             from training.data.augment import AugmentedAudioDataset
 
-            self.train_set = AugmentedAudioDataset(paths, train_idx, self.cfg.augment)
-        else:
-            self.train_set = VitalMelDataset(paths, train_idx)
-        self.val_set = VitalMelDataset(paths, val_idx)
+            self.train_set = AugmentedAudioDataset(paths, self.train_set.indices, self.cfg.augment)
         self.spec = self.train_set.spec
-        self.loss_fn = VitalLoss(
-            self.spec.continuous_gate_ids(), self.spec.categorical_gate_ids(), importance=_importance_weights(paths)
-        )
-        self.group_ids = torch.tensor(self.spec.continuous_group_ids())
+        self.loss_fn = VitalLoss(self.spec.continuous_gate_ids(), self.spec.categorical_gate_ids())
         return self.train_set, self.val_set
+
+    def front_end(self) -> dict[str, Any] | None:
+        """The front-end config stored in the dataset: the mels were computed with it."""
+        return self.train_set.front_end or None
 
     def model_overrides(self) -> dict[str, Any]:
         return {"n_continuous": self.spec.n_continuous, "categorical_options": list(self.spec.categorical_n_options)}
@@ -136,13 +119,13 @@ class VitalTask(Task):
         """The batch's log-mel (B, 1, 128, 173): precomputed, or computed here from augmented audio."""
         if "mel" in batch:
             return batch["mel"]
-        if getattr(self, "front_end", None) is None:
-            from zoo.audio import LogMelFrontEnd
+        if getattr(self, "_log_mel", None) is None:
+            from zoo.audio import FrontEndConfig, LogMelFrontEnd
 
-            self.front_end = LogMelFrontEnd()
-        self.front_end.to(batch["audio"].device)
+            self._log_mel = LogMelFrontEnd(FrontEndConfig(**self.front_end()) if self.front_end() else None)
+        self._log_mel.to(batch["audio"].device)
         with torch.no_grad():
-            return self.front_end(batch["audio"])
+            return self._log_mel(batch["audio"])
 
     def loss(self, model: nn.Module, batch: Batch):
         continuous, *logits = model(self._mel(batch))
@@ -152,31 +135,23 @@ class VitalTask(Task):
     @torch.no_grad()
     def validate(self, model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
         """val_loss, masked MSE per module group, and mean categorical accuracy."""
-        groups = self.spec.groups
-        sq = torch.zeros(len(groups))
-        cnt = torch.zeros(len(groups))
-        correct = torch.zeros(len(self.spec.categorical))
+        from training.metrics import ParameterMetrics
+
+        scores = ParameterMetrics(self.spec)
         total_loss, n_total = 0.0, 0
+        self.loss_fn.to(device)
         for batch in loader:
             batch = {k: v.to(device) for k, v in batch.items()}
             continuous, *logits = model(batch["mel"])
-            self.loss_fn.to(device)
             loss, _ = self.loss_fn(continuous, logits, batch["continuous"], batch["categorical"])
             n = batch["mel"].shape[0]
             total_loss += float(loss) * n
             n_total += n
-            mask = self.loss_fn.continuous_mask(batch["categorical"]).cpu()
-            err = ((continuous.float() - batch["continuous"]) ** 2).cpu() * mask
-            sq.index_add_(0, self.group_ids, err.sum(0))
-            cnt.index_add_(0, self.group_ids, mask.sum(0))
-            for i, lg in enumerate(logits):
-                correct[i] += float((lg.argmax(-1) == batch["categorical"][:, i]).sum())
+            scores.update(continuous, logits, batch["continuous"], batch["categorical"])
         metrics = {"val_loss": total_loss / max(n_total, 1)}
-        metrics["val_categorical_accuracy"] = float(correct.mean()) / max(n_total, 1)
-        metrics["val_continuous_mse"] = float(sq.sum() / cnt.sum().clamp(min=1))
-        for g, name in enumerate(groups):
-            if cnt[g] > 0:
-                metrics[f"val_mse_{name}"] = float(sq[g] / cnt[g])
+        metrics["val_categorical_accuracy"] = scores.mean_categorical_accuracy()
+        metrics["val_continuous_mse"] = scores.continuous_mse()
+        metrics |= {f"val_mse_{name}": v for name, v in scores.group_mse().items()}
         return metrics
 
     def param_groups(self, model: nn.Module) -> list[dict[str, Any]]:

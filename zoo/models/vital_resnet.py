@@ -20,6 +20,7 @@ from torch import nn
 from zoo.audio import FrontEndConfig
 from zoo.errors import WeightsNotFoundError
 from zoo.registry import TensorSpec, register_model
+from zoo.state_dict import load_weights, read_weights_file
 from zoo.vital.tier1 import tier1_spec
 
 # The Vital Tier-1 spec's counts (pure data: importing it creates no synth).
@@ -154,9 +155,9 @@ def _create_vital_resnet(pretrained: bool, weights_path: str | Path | None, **kw
                 "pretrained=True needs a local weights file (weights_path=...): the zoo downloads nothing, "
                 f"and {weights_path or 'no path'} was given"
             )
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        state = state.get("model", state) if isinstance(state, dict) else state
-        model.load_state_dict(state, strict=False)
+        state = read_weights_file(weights_path)  # a state dict, or a checkpoint holding one under "model"
+        state = state["model"] if isinstance(state, dict) and isinstance(state.get("model"), dict) else state
+        load_weights(model, state, source=f"the weights of {weights_path}")  # strict: nothing missing passes
     return model
 
 

@@ -26,16 +26,16 @@ def shipped_models() -> list[str]:
 
 def describe_shipped(model: str) -> list[str]:
     """Lines that say what ships for ``model``: version, size, how it was made, how it scores (empty if none)."""
-    import json
+    from zoo.artifact import load_artifact
 
     folder = shipped_artifact(model)
     if folder is None:
         return []
-    card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
-    size = sum(info["bytes"] for info in card["files"].values()) / 2**20
-    weights = card.get("weights", {}).get("storage", "float32")
-    lines = [f"shipped weights: {folder} ({card['model']['version']}, {size:.1f} MiB, {weights} weights)"]
-    made = card.get("provenance", {})
+    card = load_artifact(folder, verify=False).card
+    size = sum(f.bytes for f in card.files) / 2**20
+    weights = (card.weights or {}).get("storage", "float32")
+    lines = [f"shipped weights: {folder} ({card.model.version}, {size:.1f} MiB, {weights} weights)"]
+    made = card.provenance or {}
     data = made.get("data", {})
     if data.get("n_clips"):
         lines.append(
@@ -44,10 +44,9 @@ def describe_shipped(model: str) -> list[str]:
         )
     if made.get("command"):
         lines.append(f"  made by: {made['command']}")
-    for name, score in card.get("evaluation", {}).items():
-        methods = score["methods"]
+    for name, score in (card.evaluation or {}).items():
         shown = ", ".join(
-            f"{m} {v['mean']:.2f}/{v['median']:.2f}" for m, v in methods.items() if v.get("mean") is not None
+            f"{m} {v['mean']:.2f}/{v['median']:.2f}" for m, v in score["methods"].items() if v.get("mean") is not None
         )
         lines.append(f"  {name} presets ({score['n_clips']} clips), mean/median distance: {shown}")
     return lines

@@ -30,7 +30,10 @@ class DeviceChoice(str, Enum):
 
 ArtifactArg = Annotated[
     Path | None,
-    typer.Argument(help="Artifact folder of `zoo export` (default: the newest under artifacts/).", show_default=False),
+    typer.Argument(
+        help="Artifact folder of `zoo export` (default: the newest under artifacts/, else the shipped vital-resnet18).",
+        show_default=False,
+    ),
 ]
 BackendOpt = Annotated[BackendChoice, typer.Option("--backend", help="Runtime for the exported model.")]
 DeviceOpt = Annotated[DeviceChoice, typer.Option("--device", help="auto: CUDA when the backend can use a GPU.")]
@@ -69,10 +72,10 @@ def serve_cmd(
     from serving.backends import resolve_device
     from serving.request_reader import API_KEY_ENV
     from serving.server import ServeConfig, build_server, load_served_artifact, run_server
-    from zoo.artifact import latest_artifact
+    from zoo.artifact import default_artifact
 
     config = ServeConfig(
-        artifact_dir=artifact if artifact is not None else latest_artifact(),
+        artifact_dir=artifact if artifact is not None else default_artifact(),
         backend=backend.value,
         device=device.value,
         host=host,
@@ -113,7 +116,10 @@ def predict_cmd(
         bool, typer.Option("--preview", help="Also render each preset playing the recording's notes (WAV).")
     ] = False,
     artifact: Annotated[
-        Path | None, typer.Option("--artifact", help="Artifact folder (default: the newest under artifacts/).")
+        Path | None,
+        typer.Option(
+            "--artifact", help="Artifact folder (default: the newest under artifacts/, else the shipped model)."
+        ),
     ] = None,
     backend: BackendOpt = BackendChoice.onnx,
     device: DeviceOpt = DeviceChoice.auto,
@@ -141,10 +147,10 @@ def predict_cmd(
     from serving.pipeline import AudioLimits, prepare_recording
     from serving.presets import PresetDecoder, PreviewRenderer
     from serving.search import FileSearch, search_budget, search_cell
-    from zoo.artifact import latest_artifact, load_artifact
+    from zoo.artifact import default_artifact, load_artifact
 
     seconds = search_budget(search_seconds)
-    bundle = load_artifact(artifact if artifact is not None else latest_artifact(), verify=True)
+    bundle = load_artifact(artifact if artifact is not None else default_artifact(), verify=True)
     limits = AudioLimits(max_seconds)
     presets = PresetDecoder(bundle.card)
     accelerator, why = resolve_device(backend.value, device.value)

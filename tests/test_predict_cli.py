@@ -48,9 +48,18 @@ def test_predict_writes_loadable_presets_and_previews(untrained_artifact, tmp_pa
     assert not (out / "broken.vital").exists()
 
 
-def test_predict_needs_an_artifact(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["predict", str(tmp_path / "x.wav")])
+def test_predict_without_an_exported_model_uses_the_shipped_one(tmp_path, monkeypatch):
+    import zoo.weights
+
+    monkeypatch.chdir(tmp_path)  # no artifacts/ here
+    sound = tmp_path / "pluck.wav"
+    sf.write(sound, _note(60), SR)
+    result = CliRunner().invoke(app, ["predict", str(sound), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "model vital-resnet18 vital-resnet18-" in result.output  # the shipped bundle's version
+    assert json.loads((tmp_path / "out" / "pluck.vital").read_text())["settings"]
+    monkeypatch.setattr(zoo.weights, "WEIGHTS_DIR", tmp_path / "nothing-shipped")
+    result = CliRunner().invoke(app, ["predict", str(sound)])
     assert result.exit_code == 1
     assert "zoo export" in result.output
 

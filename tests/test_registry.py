@@ -45,6 +45,7 @@ def test_model_card_describes_shapes_and_counts():
     assert card.outputs[0].shape == (68,)  # the Vital Tier-1 spec
     assert len(card.outputs) == 1 + 24
     assert 11_000_000 < card.n_params < 12_500_000
-    assert card.n_trainable < card.n_params  # conv1..layer2 frozen by default
+    assert card.n_trainable == card.n_params  # everything trains by default
+    assert zoo.model_card("vital-resnet18", freeze_early=True).n_trainable < card.n_params
     assert sum(card.params_by_module.values()) == card.n_params
     assert card.exportable

@@ -211,3 +211,21 @@ def test_split_by_preset(dataset_file):
     assert len(others) > 1  # the seed matters
     with pytest.raises(DatasetError, match="val_fraction"):
         split_by_preset(dataset_file, val_fraction=1.5)
+
+
+def test_prior_and_varied_notes_are_recorded_and_reproducible(dataset_file, tmp_path):
+    with h5py.File(dataset_file, "r") as f:  # by default: the broad prior, every note 0.8 held 1 s
+        assert __import__("json").loads(f.attrs["prior"]) == {"broad": 1.0, "human": 0.0, "simple": 0.0}
+        assert set(f[schema.VELOCITY][:]) == {np.float32(0.8)} and set(f[schema.NOTE_SECONDS][:]) == {1.0}
+    paths = [tmp_path / "a.h5", tmp_path / "b.h5"]
+    for path in paths:
+        generate_dataset(path, 3, seed=SEED, notes=NOTES, prior="human", vary_notes=True, progress=False)
+    with h5py.File(paths[0], "r") as a, h5py.File(paths[1], "r") as b:
+        velocity, held = a[schema.VELOCITY][:], a[schema.NOTE_SECONDS][:]
+        assert len(set(velocity)) == len(velocity) and 0.4 <= velocity.min() and velocity.max() <= 1.0
+        assert 0.25 <= held.min() and held.max() <= 2.0 and len(set(held)) == len(held)
+        np.testing.assert_array_equal(velocity, b[schema.VELOCITY][:])
+        np.testing.assert_array_equal(a[schema.CONTINUOUS][:], b[schema.CONTINUOUS][:])
+        assert __import__("json").loads(a.attrs["prior"]) == {"broad": 0.0, "human": 1.0, "simple": 0.0}
+    with pytest.raises(DatasetError, match="other settings"):  # resuming with another prior is refused
+        generate_dataset(paths[0], 3, seed=SEED, notes=NOTES, prior="broad", vary_notes=True, resume=True)

@@ -5,16 +5,16 @@ import zoo
 from zoo.errors import WeightsNotFoundError
 
 
-def test_early_layers_frozen_by_default():
+def test_everything_trains_by_default():
     model = zoo.create_model("vital-resnet18")
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_freeze_early_keeps_conv1_to_layer2_fixed():
+    model = zoo.create_model("vital-resnet18", freeze_early=True)
     for name, p in model.named_parameters():
         early = name.split(".")[0] in {"conv1", "bn1", "layer1", "layer2"}
         assert p.requires_grad is not early, name
-
-
-def test_freeze_early_false_trains_everything():
-    model = zoo.create_model("vital-resnet18", freeze_early=False)
-    assert all(p.requires_grad for p in model.parameters())
 
 
 def test_continuous_in_unit_range_and_classifiers_start_uniform():

@@ -112,3 +112,62 @@ def test_evaluate_needs_data_or_presets(trained_checkpoint):
     result = CliRunner().invoke(app, ["evaluate", str(path)])
     assert result.exit_code == 1
     assert "give `--data PATH`" in result.output
+
+
+def test_training_with_augmentations_reads_audio_and_computes_mels(tiny_vital_h5, tmp_path):
+    from training.data.augment import AUGMENTATIONS, AugmentedAudioDataset
+
+    cfg = TrainConfig(
+        model="vital-resnet18", data=tiny_vital_h5, epochs=1, max_steps=2, batch_size=4, warmup_epochs=0,
+        device="cpu", out=tmp_path, run_name="aug", val_fraction=0.25, augment=["all"],
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    summary = trainer.fit()
+    assert summary["steps"] == 2 and summary["skipped_steps"] == 0
+    assert isinstance(trainer.train_set, AugmentedAudioDataset)
+    assert "audio" in trainer.train_set[0] and "mel" in trainer.val_set[0]  # validation stays clean
+    from training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "vital-resnet18" / "aug" / "best.pt")["train_config"]["augment"] == list(
+        AUGMENTATIONS
+    )
+
+
+def _tier1_preset_list(folder, n=2):
+    from zoo.vital.preset import preset_from_vector
+    from zoo.vital.sampler import PresetSampler
+
+    (folder / "set").mkdir(parents=True)
+    sampler = PresetSampler(seed=3, prior="simple")
+    for i in range(n):
+        (folder / "set" / f"p{i}.vital").write_text(json.dumps(preset_from_vector(*sampler.sample(i))))
+    listing = folder / "list.txt"
+    listing.write_text("".join(f"set/p{i}.vital\n" for i in range(n)))
+    return listing
+
+
+def test_evaluate_on_a_preset_list_scores_the_tier1_projection(trained_checkpoint, tmp_path):
+    path, _ = trained_checkpoint
+    listing = _tier1_preset_list(tmp_path)
+    result = CliRunner().invoke(app, ["evaluate", str(path), "--presets", str(listing), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    audio = report["audio"]
+    assert report["n_presets"] == 2 and audio["n_clips"] == 6 and "tier1_projection" in result.output
+    # Presets that are Tier-1 vectors project onto themselves: only render-to-render variation is left.
+    assert audio["tier1_projection"]["mean"] < 1.0 < audio["init_preset"]["mean"]
+    assert len(audio["distances"]["model"]) == 6
+
+
+def test_evaluate_scores_a_bundle_folder_or_a_registered_name(untrained_artifact, tmp_path, monkeypatch):
+    listing = _tier1_preset_list(tmp_path, n=1)
+    args = ["--presets", str(listing), "--out", str(tmp_path / "a")]
+    result = CliRunner().invoke(app, ["evaluate", str(untrained_artifact.path), *args])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "a" / "report.json").read_text())["model"] == "vital-resnet18"
+    monkeypatch.chdir(tmp_path)  # nothing exported here: the name means the shipped bundle
+    result = CliRunner().invoke(app, ["evaluate", "vital-resnet18", "--presets", str(listing), "--out", "n"])
+    assert result.exit_code == 0, result.output
+    assert "zoo/weights/vital-resnet18" in json.loads((tmp_path / "n" / "report.json").read_text())["checkpoint"]
+    result = CliRunner().invoke(app, ["evaluate", "vital-resnet18", "--data", "x.h5"])
+    assert result.exit_code == 1 and "needs a checkpoint" in result.output

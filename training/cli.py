@@ -87,6 +87,14 @@ def train_cmd(
     ] = None,
     logger: Annotated[Logger, typer.Option(help="csv (metrics.jsonl), tensorboard or wandb (offline).")] = Logger.csv,
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    recipe: Annotated[
+        str | None,
+        typer.Option(help="A named dataset and schedule of the model's task (vital-resnet18: default, full)."),
+    ] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option(help="Waveform augmentations: all, none, or some of detune,onset,reverb,noise (comma-separated)."),
+    ] = None,
 ) -> None:
     """Train a registered model with the shared engine; checkpoints, metrics and plots go to the run folder."""
     if nproc < 1:
@@ -107,8 +115,8 @@ def train_cmd(
     from zoo.registry import model_entry
 
     task_cls = task_for_family(model_entry(name).family)
-    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs}
-    values = {**getattr(task_cls, "defaults", {}), **{k: v for k, v in chosen.items() if v is not None}}
+    chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs, "augment": augment}
+    values = {**_recipe_defaults(task_cls, name, recipe), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = TrainConfig(
         model=name,
         data=data,
@@ -122,6 +130,7 @@ def train_cmd(
         logger=logger.value,
         num_workers=num_workers,
         init_from=init_from,
+        recipe=recipe,
         **values,
     )
     trainer = Trainer(cfg)
@@ -135,24 +144,44 @@ def train_cmd(
         console.print(f"checkpoints: {run / 'best.pt'} and {run / 'latest.pt'}; curves: {run / 'curves.png'}")
         console.print("next:")
         if trainer.task.family == "vital_resnet":
-            console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or 'data/vital-default.h5'}")
+            console.print(f"  zoo evaluate {run / 'best.pt'} --data {cfg.data or trainer.task.recipe.data}")
             console.print(f"  zoo export {run / 'best.pt'}")
             console.print("  zoo serve")
         else:
             console.print(f"  zoo export {run / 'best.pt'}")
 
 
+def _recipe_defaults(task_cls: type, name: str, recipe: str | None) -> dict:
+    """The task's defaults, overlaid with a named recipe's training options."""
+    defaults = dict(getattr(task_cls, "defaults", {}))
+    if recipe is None:
+        return defaults
+    recipes = getattr(task_cls, "recipes", {})
+    if recipe not in recipes:
+        known = ", ".join(recipes) or "none"
+        raise ValueError(f"`--recipe` {recipe!r} is not a recipe of {name} (it has: {known})")
+    return {**defaults, **recipes[recipe].train}
+
+
 @app.command("evaluate")
 @user_errors
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A vital-resnet18 checkpoint (best.pt).")],
+    checkpoint: Annotated[
+        str,
+        typer.Argument(
+            help="A vital-resnet18 checkpoint (best.pt), an artifact folder, or a registered name (its exported or "
+            "shipped bundle).",
+            metavar="CHECKPOINT|ARTIFACT|NAME",
+        ),
+    ],
     data: Annotated[
         Path | None, typer.Option(help="The dataset it was trained on: its held-out split is used.")
     ] = None,
     presets: Annotated[
         Path | None,
         typer.Option(
-            help="A folder of .vital files made by people, rendered at a few notes, instead of the held-out split."
+            help="Presets made by people, rendered at MIDI 48, 60, 72, instead of the held-out split: a folder of "
+            ".vital files or a list file such as evaluation.txt (paths relative to the list's folder)."
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Report folder (default: <run>/eval).")] = None,
@@ -163,14 +192,22 @@ def evaluate_cmd(
         typer.Option(help="Seconds of preset search per clip: adds the model+search and init+search rows (0: none)."),
     ] = 0.0,
 ) -> None:
-    """Score a checkpoint against the init, random, mean and nearest-neighbour presets by rendered audio."""
+    """Score a model against the init, random, mean and nearest-neighbour presets by rendered audio; on human
+    presets also against their own Tier-1 projection (what a perfect Tier-1 predictor reaches)."""
     if data is None and presets is None:
-        raise ValueError("give `--data PATH` (its held-out split) or `--presets DIR` (with `--data` for all baselines)")
+        raise ValueError(
+            "give `--data PATH` (its held-out split) or `--presets DIR|LIST` (with `--data` for all baselines)"
+        )
     if n_audio < 1:
         raise ValueError("`--n-audio` must be at least 1")
     from training import evaluate
 
-    out = out or checkpoint.parent / ("eval" if presets is None else "eval-presets")
+    source = Path(checkpoint)
+    if presets is None and not source.is_file():
+        raise ValueError("`--data` alone needs a checkpoint (its split); score a bundle or a name with `--presets`")
+    if out is None:
+        base = source.parent if source.is_file() else Path("runs") / "evaluate" / source.name
+        out = base / ("eval" if presets is None else "eval-presets")
     if presets is None:
         report = evaluate.evaluate_dataset(checkpoint, data, out, n_audio, seed, search_seconds=search_seconds)
     else:
@@ -227,9 +264,33 @@ def export_cmd(
             "benchmarks/results/search).",
         ),
     ] = None,
+    ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship",
+            help="Write the package's bundle (zoo/weights/<model>/ unless --out): ONNX with float16 weights, parity "
+            "checked, the card saying how it was made and how it scores on the human presets.",
+        ),
+    ] = False,
+    evaluate: Annotated[bool, typer.Option(help="With --ship: score the bundle on the human preset lists.")] = True,
 ) -> None:
     """Export a checkpoint to ONNX and TorchScript (raw waveform in), check parity, write card.json."""
     from training.export import export_checkpoint
+
+    if ship:
+        from training.ship import ship_checkpoint
+        from zoo.artifact import load_artifact
+
+        folder = ship_checkpoint(checkpoint, out, evaluate=evaluate)
+        card = load_artifact(folder).card
+        half = card.weights["parity"]
+        console.print(f"wrote {folder} ({card.files[0].bytes / 2**20:.1f} MiB, {card.model.version})", soft_wrap=True)
+        console.print(
+            f"float16 weights vs float32: continuous max abs error {half['continuous_max_abs_error']:.2e}, "
+            f"categorical agreement {half['categorical_agreement']:.1%}",
+            soft_wrap=True,
+        )
+        return
 
     formats = [f.strip() for f in format.split(",") if f.strip()]
     with console.status("exporting and checking parity ..."):

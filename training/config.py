@@ -35,6 +35,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     init_from: Path | None = None  # weights to start from (partial load into a changed architecture)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    recipe: str | None = None  # a task's named dataset and schedule (`--recipe`), e.g. vital-resnet18's "full"
+    augment: list[str] = field(default_factory=list)  # waveform augmentations (training.data.augment)
 
     def __post_init__(self) -> None:
         self.data = Path(self.data) if self.data is not None else None
@@ -72,6 +74,9 @@ class TrainConfig:
             raise ValueError("`--val-fraction` must be between 0 and 1")
         if self.num_workers < 0:
             raise ValueError("`--num-workers` must be 0 or more")
+        from training.data.augment import parse_augmentations
+
+        self.augment = list(parse_augmentations(self.augment))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

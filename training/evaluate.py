@@ -2,13 +2,15 @@
 
 For every held-out clip the prediction is written as a preset, rendered with Vital at the clip's note,
 and compared with the target by the multi-scale spectral distance (``zoo.spectral``). The same is done
-for four baselines on the same clips: the init preset, a random Tier-1 preset, the mean training preset,
-and the training preset whose mel spectrogram is nearest to the clip's.
+for four baselines on the same clips: Vital's init preset (rendered as Vital has it: a saw), a random
+Tier-1 preset, the mean training preset, and the training preset whose mel spectrogram is nearest to the
+clip's. On human-made presets two reference rows join them: ``tier1_projection`` and ``single_cycle``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,19 @@ from torch.utils.data import DataLoader
 from training.checkpoint import model_from_checkpoint
 from zoo.spectral import multiscale_spectral_distance
 
-METHODS = ("model", "nearest_neighbour", "mean_preset", "random_preset", "init_preset", "model+search", "init+search")
+METHODS = (
+    "model", "tier1_projection", "nearest_neighbour", "mean_preset", "random_preset", "init_preset", "single_cycle",
+    "model+search", "init+search",
+)  # fmt: skip
 
 
 @dataclass
 class Example:
-    """One evaluated clip: the target's parameters and audio, and each method's (continuous, categorical)."""
+    """One evaluated clip: the target's audio, and each method's (continuous, categorical) or .vital document."""
 
     note: int
     target_audio: np.ndarray
-    vectors: dict[str, tuple[np.ndarray, np.ndarray]]
+    vectors: dict[str, tuple[np.ndarray, np.ndarray] | dict[str, Any]]
 
 
 def _predict(model, mels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +45,8 @@ def _predict(model, mels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _searched(model, mel: torch.Tensor, target_audio: np.ndarray, note: int, pool, seconds: float, seed: int) -> dict:
-    """The ``model+search`` and ``init+search`` vectors of one clip (``zoo.matching.matcher.search_methods``)."""
+    """The ``model+search`` and ``init+search`` vectors of one clip of the dataset
+    (``zoo.matching.matcher.search_methods``)."""
     from zoo.matching import Target
     from zoo.matching.matcher import search_methods
     from zoo.vital.render import NOTE_SECONDS
@@ -77,7 +83,7 @@ class Baselines:
     """The four reference presets of the evaluation, built from the training split."""
 
     def __init__(self, train_set, spec, seed: int) -> None:
-        from zoo.vital.preset import init_preset, vector_from_preset
+        from zoo.vital.preset import init_preset
         from zoo.vital.sampler import PresetSampler
 
         conts, cats, feats = [], [], []
@@ -87,7 +93,7 @@ class Baselines:
             feats.append(_pooled(batch["mel"]))
         self.cont, self.cat, self.feats = torch.cat(conts), torch.cat(cats), torch.cat(feats)
         self.mean = (self.cont.mean(0).numpy(), torch.mode(self.cat, dim=0).values.numpy())
-        self.init = vector_from_preset(init_preset(), spec)
+        self.init = init_preset()  # Vital's own init patch (a saw), as a user opening Vital hears it
         self.sampler = iter(PresetSampler(spec, seed=seed))
 
     def for_clip(self, mel: torch.Tensor) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -159,6 +165,57 @@ def evaluate_dataset(
     return report
 
 
+def single_cycle_baseline() -> Callable[[np.ndarray, int], dict[str, Any]] | None:
+    """The ``single_cycle`` reference row: (target clip (88200,), MIDI note) -> a .vital document (one waveform
+    cycle of the target as oscillator 1's wavetable, envelope from its amplitude), or None on a version of
+    the project without ``zoo.vital.single_cycle`` (the row is then left out)."""
+    try:
+        from zoo.vital.single_cycle import single_cycle_preset
+    except ImportError:
+        return None
+    from zoo.vital.render import NOTE_SECONDS
+
+    return lambda audio, note: single_cycle_preset(audio, midi=note, note_seconds=NOTE_SECONDS)
+
+
+@dataclass
+class PresetTarget:
+    """One human preset rendered at one note: the target of the presets evaluation."""
+
+    name: str
+    document: dict[str, Any]
+    note: int
+    audio: np.ndarray  # loudness-normalised (88200,)
+
+
+def render_preset_targets(
+    presets: str | Path, notes: tuple[int, ...], progress: bool = True
+) -> tuple[list[PresetTarget], list[str]]:
+    """Render every preset of a folder or list file at ``notes`` (1 s held in 2 s, velocity 0.8) ->
+    (the audible targets, what was skipped and why)."""
+    from tqdm.auto import tqdm
+
+    from zoo.audio import normalize_loudness
+    from zoo.vital.preset import load_preset_file
+    from zoo.vital.preset_sets import preset_paths
+    from zoo.vital.render import VitalRenderer
+
+    renderer = VitalRenderer()
+    targets, skipped = [], []
+    for path in tqdm(preset_paths(presets), desc="rendering the presets", disable=not progress):
+        try:
+            doc = load_preset_file(path)
+        except ValueError as e:
+            skipped.append(f"{path.name}: {e}")
+            continue
+        for note in notes:
+            try:
+                targets.append(PresetTarget(path.stem, doc, note, normalize_loudness(renderer.render(doc, note))))
+            except ValueError as e:  # a silent render, or Vital refusing the preset
+                skipped.append(f"{path.name} at MIDI {note}: {e}")
+    return targets, skipped
+
+
 def evaluate_presets(
     checkpoint: str | Path,
     presets: str | Path,
@@ -169,63 +226,59 @@ def evaluate_presets(
     progress: bool = True,
     search_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Evaluate on human-made .vital files: each is rendered at ``notes`` and that audio is the target.
-    Such presets use modulations and wavetables beyond Tier 1, so a perfect score is out of reach; this
-    is the test closest to what users send. With ``data`` the mean and nearest-neighbour baselines come
-    from its training split; without it only the init and random presets are compared."""
-    from tqdm.auto import tqdm
-
-    from zoo.audio import LogMelFrontEnd, normalize_loudness
-    from zoo.vital.preset import init_preset, load_preset_file, vector_from_preset
-    from zoo.vital.render import VitalRenderer
+    """Evaluate on human-made .vital files (a folder, or a list file like ``evaluation.txt``): each is rendered
+    at ``notes`` and that audio is the target. ``checkpoint`` is a checkpoint, an artifact folder or a
+    registered name (its default bundle, see ``training.proposer``). Such presets use modulations and
+    wavetables beyond Tier 1, so a perfect score is out of reach: the ``tier1_projection`` row (the true
+    preset projected onto Tier 1) is what a perfect Tier-1 predictor reaches. With ``data`` the mean and
+    nearest-neighbour baselines come from its training split; without it they are left out. With
+    ``search_seconds`` > 0, adds the ``model+search`` and ``init+search`` rows (that budget per clip)."""
+    from training.proposer import load_proposer, option_indices
+    from zoo.audio import LogMelFrontEnd
+    from zoo.matching import Target
+    from zoo.matching.matcher import search_methods
+    from zoo.vital.preset import init_preset, vector_from_preset
+    from zoo.vital.render import NOTE_SECONDS
     from zoo.vital.sampler import PresetSampler
-    from zoo.vital.spec import VitalParamSpec
 
-    model, ckpt = model_from_checkpoint(checkpoint)
-    if ckpt.get("spec") is None:
-        raise ValueError(f"{checkpoint} has no parameter spec: `zoo evaluate` is for vital-resnet18 checkpoints")
-    spec = VitalParamSpec.from_dict(ckpt["spec"])
-    files = sorted(Path(presets).glob("*.vital"))
-    if not files:
-        raise FileNotFoundError(f"no .vital files in {presets}")
-    baselines = Baselines(_train_split(ckpt.get("train_config", {}), Path(data))[1], spec, seed) if data else None
-    sampler = iter(PresetSampler(spec, seed=seed))
-    init_vec = vector_from_preset(init_preset(), spec)
-    renderer, front_end = VitalRenderer(), LogMelFrontEnd()
-    examples, skipped = [], []
+    proposer = load_proposer(checkpoint)
+    spec = proposer.spec
+    targets, skipped = render_preset_targets(presets, notes, progress)
     pool = _search_pool(spec, search_seconds)
-    for path in tqdm(files, desc=f"searching {search_seconds:g} s per clip", disable=not progress or pool is None):
-        try:
-            doc = load_preset_file(path)
-        except ValueError as e:
-            skipped.append(f"{path.name}: {e}")
-            continue
-        for note in notes:
-            target = renderer.render(doc, note)
-            try:
-                normed = normalize_loudness(target)
-            except ValueError:
-                skipped.append(f"{path.name} at MIDI {note}: silent render")
-                continue
-            mel = front_end(torch.from_numpy(normed))
-            cont, cat = _predict(model, mel)
-            if baselines is not None:
-                vectors = {"model": (cont[0], cat[0]), **baselines.for_clip(mel)}
-            else:
-                vectors = {"model": (cont[0], cat[0]), "random_preset": next(sampler), "init_preset": init_vec}
-            if pool is not None:
-                vectors.update(_searched(model, mel, normed, note, pool, search_seconds, seed))
-            examples.append(Example(note=note, target_audio=normed, vectors=vectors))
+    if not targets:
+        raise ValueError(f"none of the presets in {presets} could be rendered: " + "; ".join(skipped[:5]))
+    baselines = Baselines(_train_split(proposer.train_config, Path(data))[1], spec, seed) if data else None
+    sampler = iter(PresetSampler(spec, seed=seed))
+    init_doc = init_preset()
+    front_end, single_cycle = LogMelFrontEnd(), single_cycle_baseline()
+    examples = []
+    for target in targets:
+        mel = front_end(torch.from_numpy(target.audio))
+        cont, logits = proposer.propose(target.audio[None], mel)
+        vectors: dict[str, Any] = {
+            "model": (cont[0], option_indices(logits)[0]),
+            "tier1_projection": vector_from_preset(target.document, spec),
+        }
+        if baselines is not None:
+            vectors.update(baselines.for_clip(mel))
+        else:
+            vectors.update({"random_preset": next(sampler), "init_preset": init_doc})
+        if single_cycle is not None:
+            vectors["single_cycle"] = single_cycle(target.audio, target.note)
+        if pool is not None:
+            search_target = Target.from_clip(target.audio, target.note, note_seconds=NOTE_SECONDS)
+            model_logits = [lg[0] for lg in logits]
+            vectors.update(search_methods(search_target, pool, cont[0], model_logits, search_seconds, seed))
+        examples.append(Example(note=target.note, target_audio=target.audio, vectors=vectors))
     if pool is not None:
         pool.close()
-    if not examples:
-        raise ValueError(f"none of the presets in {presets} could be rendered: " + "; ".join(skipped[:5]))
     report: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
+        "checkpoint": proposer.label,
         "presets": str(presets),
-        "model": ckpt["model_name"],
-        "n_presets": len(files),
+        "model": proposer.model_name,
+        "n_presets": len({t.name for t in targets}),
         "notes": list(notes),
+        "clips": [{"preset": t.name, "note": t.note} for t in targets],
         "skipped": skipped,
     }
     report["audio"] = _score_audio(examples, spec, Path(out), progress)
@@ -261,8 +314,12 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
     for k, ex in enumerate(tqdm(examples, desc="rendering predictions and baselines", disable=not progress)):
         renders = {}
         for method in methods:
-            cont, cat = ex.vectors[method]
-            audio = renderer.render_vector(np.asarray(cont, np.float32), np.asarray(cat, np.int64), ex.note)
+            proposal = ex.vectors[method]
+            if isinstance(proposal, dict):  # a whole .vital document (beyond Tier 1)
+                audio = renderer.render(proposal, ex.note)
+            else:
+                cont, cat = proposal
+                audio = renderer.render_vector(np.asarray(cont, np.float32), np.asarray(cat, np.int64), ex.note)
             renders[method] = audio
             try:
                 dist[method].append(multiscale_spectral_distance(ex.target_audio, audio))
@@ -297,6 +354,10 @@ def _score_audio(examples: list[Example], spec, out: Path, progress: bool) -> di
             summary[m]["model_gain"] = float(gain.mean())
             summary[m]["model_gain_ci95"] = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
     summary["n_paired_clips"] = int(paired.sum())
+    # Per clip, in the order of the examples (null: silent render), for paired comparisons between reports.
+    summary["distances"] = {
+        m: [None if np.isnan(d) else round(float(d), 5) for d in table[i]] for i, m in enumerate(methods)
+    }
     return {"metric": "multi-scale spectral distance (lower is closer)", "n_clips": len(examples), **summary}
 
 

@@ -271,6 +271,11 @@ class ArtifactCard:
     exported_at: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     format: str = ARTIFACT_FORMAT
+    # A shipped bundle (``zoo export --ship``): how its weights are stored (and their parity with float32), how it
+    # was made (commands, training configuration, data), and its scores on the human-made presets.
+    weights: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
 
     @property
     def output_names(self) -> list[str]:
@@ -318,6 +323,9 @@ class ArtifactCard:
             exported_at=f.get("exported_at", str, False),
             versions=f.get("versions", dict, False, {}),
             format=found,
+            weights=f.get("weights", dict, False),
+            provenance=f.get("provenance", dict, False),
+            evaluation=f.get("evaluation", dict, False),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,6 +346,9 @@ class ArtifactCard:
         }
         if self.checkpoint is not None:
             out["checkpoint"] = asdict(self.checkpoint)
+        for key in ("weights", "provenance", "evaluation"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     def write(self, folder: str | Path) -> Path:
@@ -432,3 +443,24 @@ def latest_artifact(root: str | Path = DEFAULT_ROOT) -> Path:
     if not cards:
         raise ArtifactError(f"no exported model under {root}/; run `zoo export CHECKPOINT` first or pass a folder")
     return max(cards, key=lambda p: p.stat().st_mtime).parent
+
+
+FLAGSHIP_MODEL = "vital-resnet18"
+
+
+def default_artifact(model: str | None = None, root: str | Path = DEFAULT_ROOT) -> Path:
+    """The bundle used when none is named: the newest exported under ``root`` (under ``root/<model>`` when
+    ``model`` is given), else the bundle the package ships for ``model`` (vital-resnet18 when None)."""
+    from zoo.weights import shipped_artifact
+
+    search = Path(root) / model if model else Path(root)
+    try:
+        return latest_artifact(search)
+    except ArtifactError:
+        shipped = shipped_artifact(model or FLAGSHIP_MODEL)
+        if shipped is None:
+            raise ArtifactError(
+                f"no exported model under {search}/ and no shipped {model or FLAGSHIP_MODEL} bundle; "
+                "run `zoo export CHECKPOINT` first or pass a folder"
+            ) from None
+        return shipped

@@ -94,6 +94,10 @@ def info_cmd(name: Annotated[str, typer.Argument(help="A registered model name (
     if card.research_note:
         console.print(f"research note: {card.research_note}")
     console.print(f"parameters: {card.n_params:,} ({card.n_trainable:,} trainable)")
+    from zoo.weights import describe_shipped
+
+    for line in describe_shipped(name):
+        console.print(line, highlight=False, soft_wrap=True)
     io_table = Table(title="Inputs and outputs (B = batch)")
     for col in ("", "name", "shape", "dtype"):
         io_table.add_column(col)

@@ -43,16 +43,27 @@ def generate_cmd(
     shard: Annotated[str, typer.Option(help="Render only shard i of n (presets i, i+n, ...), as i/n.")] = "0/1",
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run's <out>.partial.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="Sampler prior: broad, human, simple, mixture, or weights broad,human,simple such as 0.4,0.4,0.2 "
+            "(default: the sampler's, see docs/vital_tier1.md)."
+        ),
+    ] = None,
+    vary_notes: Annotated[
+        bool, typer.Option("--vary-notes", help="Draw each render's velocity and held length instead of 0.8 and 1 s.")
+    ] = False,
 ) -> None:
     """Render random Tier-1 presets with Vital (each at every note, 1 s held in 2 s, mono) into HDF5."""
     from training.data.generate import generate_dataset, partial_path
+    from zoo.vital.sampler import DEFAULT_PRIOR, PriorMix
 
     note_tuple = _parse_notes(notes)
     shard_pair = _parse_shard(shard)
     try:
         report = generate_dataset(
             out, n_presets, workers=workers, seed=seed, notes=note_tuple, shard=shard_pair, resume=resume,
-            progress=progress,
+            progress=progress, prior=PriorMix.parse(prior or DEFAULT_PRIOR), vary_notes=vary_notes,
         )  # fmt: skip
     except KeyboardInterrupt:
         err_console.print(

@@ -39,6 +39,7 @@ from zoo.audio import CLIP_SAMPLES, SAMPLE_RATE, TARGET_RMS_DB
 from zoo.errors import DatasetError
 from zoo.files import atomic_path, replace_atomically
 from zoo.vital.render import DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, vita_version
+from zoo.vital.sampler import DEFAULT_PRIOR, PriorMix
 from zoo.vital.tier1 import tier1_spec
 from zoo.workers import process_pool
 
@@ -115,8 +116,12 @@ def _validate(out: Path, n_presets: int, workers: int, seed: int, notes: tuple[i
         raise DatasetError(f"cannot write to {parent} (permission denied); choose another --out")
 
 
-def _run_attrs(seed: int, n_presets: int, notes: tuple[int, ...], shard: tuple[int, int]) -> dict[str, Any]:
+def _run_attrs(
+    seed: int, n_presets: int, notes: tuple[int, ...], shard: tuple[int, int], prior: PriorMix, vary_notes: bool
+) -> dict[str, Any]:
     return {
+        "prior": json.dumps(prior.to_dict(), sort_keys=True),
+        "vary_notes": bool(vary_notes),
         "seed": seed,
         "n_presets": n_presets,
         "notes": np.array(notes, dtype=np.int64),
@@ -159,6 +164,8 @@ def _append(f: Any, result: PresetRenders, notes: tuple[int, ...]) -> None:
     f[schema.NOTE][start:stop] = np.array(notes[:n], dtype=np.int64)
     f[schema.RMS_DB][start:stop] = np.array(result.rms_db, dtype=np.float32)
     f[schema.PEAK][start:stop] = np.array(result.peak, dtype=np.float32)
+    f[schema.VELOCITY][start:stop] = np.array(result.velocity, dtype=np.float32)
+    f[schema.NOTE_SECONDS][start:stop] = np.array(result.note_seconds, dtype=np.float32)
     f.attrs["n_rows"] = stop
 
 
@@ -294,8 +301,11 @@ def generate_dataset(
     shard: tuple[int, int] = (0, 1),
     resume: bool = False,
     progress: bool = True,
+    prior: PriorMix | str = DEFAULT_PRIOR,
+    vary_notes: bool = False,
 ) -> GenerationReport:
-    """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``.
+    """Render ``n_presets`` random Tier-1 presets (this shard's share of them) at each note into ``out``,
+    drawn with the sampler's ``prior``; ``vary_notes``: each render's own velocity and held length.
 
     Raises :class:`DatasetError` for bad arguments, an existing ``out``, or a partial file from another
     run. On KeyboardInterrupt the partial file is committed and closed, then the interrupt propagates.
@@ -309,7 +319,8 @@ def generate_dataset(
     indices = list(range(shard[0], n_presets, shard[1]))
     partial = partial_path(out)
     spec = tier1_spec()
-    attrs = _run_attrs(seed, n_presets, notes, shard)
+    prior = PriorMix.parse(prior) if isinstance(prior, str) else prior
+    attrs = _run_attrs(seed, n_presets, notes, shard, prior, vary_notes)
 
     if out.exists():
         if not resume:
@@ -325,13 +336,9 @@ def generate_dataset(
         )
 
     settings = RenderSettings(
-        spec=spec.to_dict(),
-        seed=seed,
-        notes=notes,
-        velocity=DEFAULT_VELOCITY,
-        note_seconds=NOTE_SECONDS,
-        render_seconds=RENDER_SECONDS,
-    )
+        spec.to_dict(), seed, notes, DEFAULT_VELOCITY, NOTE_SECONDS, RENDER_SECONDS, prior=prior.to_dict(),
+        vary_notes=bool(vary_notes),
+    )  # fmt: skip
     renders = 0
     render_s = 0.0
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ import numpy as np
 
 from zoo.audio import AUDIBLE_MARGIN_DB, is_silent, normalize_loudness, rms_db
 from zoo.vital.render import VitalRenderer
-from zoo.vital.sampler import PresetSampler
+from zoo.vital.sampler import PresetSampler, PriorMix
 from zoo.vital.spec import VitalParamSpec
 
 CLIP_PEAK = 1.0  # a peak at or above full scale is rejected as clipped
@@ -41,6 +41,23 @@ class RenderSettings:
     render_seconds: float
     max_attempts: int = 10
     gzip_level: int = 1
+    prior: dict = field(default_factory=lambda: PriorMix().to_dict())  # PriorMix weights
+    vary_notes: bool = False  # draw each render's velocity and note length (NOTE_VARIATION)
+
+
+# With ``vary_notes``, each render's velocity and held length are drawn uniformly from these ranges.
+NOTE_VARIATION = {"velocity": (0.4, 1.0), "note_seconds": (0.25, 2.0)}
+
+
+def note_settings(settings: RenderSettings, index: int, attempt: int) -> list[tuple[float, float]]:
+    """(velocity, note_seconds) of each note of preset ``index``: fixed, or drawn from ``(seed, index, attempt)``."""
+    s = settings
+    if not s.vary_notes:
+        return [(s.velocity, s.note_seconds)] * len(s.notes)
+    rng = np.random.default_rng([s.seed, int(index), int(attempt), 2])
+    (v_lo, v_hi), (n_lo, n_hi) = NOTE_VARIATION["velocity"], NOTE_VARIATION["note_seconds"]
+    n_hi = min(n_hi, s.render_seconds)
+    return [(float(rng.uniform(v_lo, v_hi)), float(rng.uniform(n_lo, n_hi))) for _ in s.notes]
 
 
 @dataclass
@@ -54,6 +71,8 @@ class PresetRenders:
     chunks: list[bytes] = field(default_factory=list)  # compressed audio, one per note
     rms_db: list[float] = field(default_factory=list)
     peak: list[float] = field(default_factory=list)
+    velocity: list[float] = field(default_factory=list)
+    note_seconds: list[float] = field(default_factory=list)
     n_renders: int = 0
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTIONS, 0))
     render_seconds: float = 0.0  # time spent inside vita's render
@@ -90,7 +109,7 @@ class PresetRenderJob:
     def __init__(self, settings: RenderSettings) -> None:
         self.settings = settings
         self.spec = VitalParamSpec.from_dict(settings.spec)
-        self.sampler = PresetSampler(self.spec, settings.seed)
+        self.sampler = PresetSampler(self.spec, settings.seed, PriorMix(**settings.prior))
         self.renderer = VitalRenderer(self.spec)
 
     def __call__(self, index: int) -> PresetRenders:
@@ -100,9 +119,10 @@ class PresetRenderJob:
             continuous, categorical = self.sampler.sample(index, attempt)
             self.renderer.set_vector(continuous, categorical)
             renders = []
-            for note in s.notes:
+            played = note_settings(s, index, attempt)
+            for note, (velocity, held) in zip(s.notes, played, strict=True):
                 t0 = time.perf_counter()
-                audio = self.renderer.render_current(note, s.velocity, s.note_seconds, s.render_seconds)
+                audio = self.renderer.render_current(note, velocity, held, s.render_seconds)
                 out.render_seconds += time.perf_counter() - t0
                 out.n_renders += 1
                 reason = check_render(audio)
@@ -113,6 +133,7 @@ class PresetRenderJob:
             else:
                 out.continuous, out.categorical = continuous, categorical
                 out.preset_hash = preset_hash(continuous, categorical)
+                out.velocity, out.note_seconds = [v for v, _ in played], [n for _, n in played]
                 for audio in renders:
                     out.rms_db.append(rms_db(audio))
                     out.peak.append(float(np.max(np.abs(audio))))

@@ -11,6 +11,8 @@ One row per render (a preset played at one note)::
     metadata/note            (N,) int64                  MIDI note
     metadata/rms_db          (N,) float32                level of the render before normalization
     metadata/peak            (N,) float32                peak of the render before normalization
+    metadata/velocity        (N,) float32                MIDI velocity of the render, in (0, 1]
+    metadata/note_seconds    (N,) float32                how long the note was held (of 2 s rendered)
     features/mel_spectrogram (N, 1, 128, 173) float32    written by `zoo data precompute-mels`;
                                                   uncompressed, chunks (1, 1, 128, 173)
 
@@ -39,9 +41,11 @@ PRESET_INDEX = "metadata/preset_index"
 NOTE = "metadata/note"
 RMS_DB = "metadata/rms_db"
 PEAK = "metadata/peak"
+VELOCITY = "metadata/velocity"
+NOTE_SECONDS = "metadata/note_seconds"
 MEL = "features/mel_spectrogram"
 
-ROW_DATASETS = (AUDIO, CONTINUOUS, CATEGORICAL, PRESET_HASH, PRESET_INDEX, NOTE, RMS_DB, PEAK)
+ROW_DATASETS = (AUDIO, CONTINUOUS, CATEGORICAL, PRESET_HASH, PRESET_INDEX, NOTE, RMS_DB, PEAK, VELOCITY, NOTE_SECONDS)
 COUNTERS = (
     "n_presets_done",
     "n_presets_failed",
@@ -52,7 +56,10 @@ COUNTERS = (
     "n_rejected_clipped",
 )
 # Attributes that must match for a run to resume a file, and for shards to be read together.
-RUN_KEYS = ("seed", "n_presets", "notes", "shard_count", "shard_index", "velocity", "note_seconds", "render_seconds")
+RUN_KEYS = (
+    "seed", "n_presets", "notes", "shard_count", "shard_index", "velocity", "note_seconds", "render_seconds", "prior",
+    "vary_notes",
+)  # fmt: skip
 AUDIO_GZIP_LEVEL = 1  # float audio barely compresses; level 1 is as good as 9 here and several times faster
 
 
@@ -76,7 +83,9 @@ def create_layout(f: Any, spec: VitalParamSpec, n_samples: int, attrs: dict[str,
     f.create_dataset(CATEGORICAL, (0, spec.n_categorical), np.int64, maxshape=(None, spec.n_categorical),
                      chunks=(rows, spec.n_categorical))  # fmt: skip
     f.create_dataset(PRESET_HASH, (0,), "S16", maxshape=(None,), chunks=(rows,))
-    for name, dtype in ((PRESET_INDEX, np.int64), (NOTE, np.int64), (RMS_DB, np.float32), (PEAK, np.float32)):
+    row_metadata = ((PRESET_INDEX, np.int64), (NOTE, np.int64), (RMS_DB, np.float32), (PEAK, np.float32),
+                    (VELOCITY, np.float32), (NOTE_SECONDS, np.float32))  # fmt: skip
+    for name, dtype in row_metadata:
         f.create_dataset(name, (0,), dtype, maxshape=(None,), chunks=(rows,))
 
     strings = h5py.string_dtype()
@@ -125,5 +134,5 @@ def run_attrs(f: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in RUN_KEYS:
         value = f.attrs.get(key)
-        out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        out[key] = value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
     return out

@@ -1,11 +1,15 @@
 """vital-resnet18's task: log-mel of a Vital render -> its Tier-1 parameters.
 
-Without ``--data`` a small default dataset is generated with Vita and cached under ``data/``; it is
-sized so that `zoo train vital-resnet18` finishes in about ten minutes on two CPU cores.
+Without ``--data`` the recipe's dataset (``RECIPES``; ``--recipe default`` unless another is named) is
+generated with Vita and cached under ``data/``. With ``--augment`` the training clips are read as audio,
+augmented (``training.data.augment``) and turned into log-mels batch by batch; validation always reads the
+clean precomputed mels.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,10 +20,30 @@ from torch.utils.data import DataLoader
 from training.losses import VitalLoss
 from training.tasks import Task, register_task
 from training.tasks.base import Batch
+from zoo.errors import DatasetError
 
-DEFAULT_DATA = Path("data/vital-default.h5")
-DEFAULT_N_PRESETS = 800
 DEFAULT_NOTES = (48, 60, 72)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named dataset (generated when missing) and the training options that go with it."""
+
+    data: Path
+    n_presets: int
+    prior: str  # a sampler prior: a name of zoo.vital.sampler.PRIORS or weights broad,human,simple
+    vary_notes: bool
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig values (epochs, batch_size, lr, augment ...)
+    about: str = ""
+
+
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(
+        Path("data/vital-default.h5"), 800, "broad", False,
+        {"epochs": 5, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1},
+        "800 presets x 3 notes, 5 epochs: about 10 minutes on two CPU cores",
+    ),
+}  # fmt: skip
 
 
 @register_task
@@ -27,41 +51,59 @@ class VitalTask(Task):
     family = "vital_resnet"
     # Adam(W) on this ResNet diverges or stalls above about 3e-3 in the notes' runs.
     max_stable_lr: ClassVar[float] = 3e-3
-    # Defaults for options the user did not set (the 10-minute CPU recipe).
-    defaults: ClassVar[dict[str, Any]] = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1}
+    # Defaults for options the user did not set (the default recipe's schedule).
+    defaults: ClassVar[dict[str, Any]] = RECIPES["default"].train
+    recipes: ClassVar[dict[str, Recipe]] = RECIPES
     backbone_lr_scale: ClassVar[float] = 0.3
     headline_metrics: ClassVar[tuple[str, ...]] = ("val_categorical_accuracy", "val_continuous_mse")
+
+    @property
+    def recipe(self) -> Recipe:
+        return RECIPES[self.cfg.recipe or "default"]
 
     def prepare_data(self) -> None:
         if self.cfg.data is not None:
             return
         from training.data.generate import generate_dataset
         from training.data.precompute import precompute_mels
+        from zoo.vital.sampler import PriorMix
 
-        path = DEFAULT_DATA
+        recipe, name = self.recipe, self.cfg.recipe or "default"
+        path, prior = recipe.data, PriorMix.parse(recipe.prior)
         if path.is_file():
             import h5py
 
             with h5py.File(path, "r") as f:
+                made = json.loads(f.attrs.get("prior", '{"broad": 1.0, "human": 0.0, "simple": 0.0}'))
+                if made != prior.to_dict() or bool(f.attrs.get("vary_notes", False)) != recipe.vary_notes:
+                    raise DatasetError(
+                        f"{path} was generated with another prior than the {name} recipe's; delete it to regenerate"
+                    )
                 if "features/mel_spectrogram" in f:
-                    print(f"using the cached default dataset {path}")
+                    print(f"using the cached dataset of the {name} recipe, {path}")
                     return
         else:
             print(
-                f"generating the default dataset ({DEFAULT_N_PRESETS} presets x {len(DEFAULT_NOTES)} notes) "
-                f"with Vita into {path}; it is cached for the next run"
+                f"generating the {name} recipe's dataset ({recipe.n_presets} presets x {len(DEFAULT_NOTES)} notes, "
+                f"prior {recipe.prior}) with Vita into {path}; it is cached for the next run"
             )
+            workers = max(torch.get_num_threads(), 1)
             generate_dataset(
-                path, DEFAULT_N_PRESETS, workers=max(torch.get_num_threads(), 1), seed=0, notes=DEFAULT_NOTES
-            )
+                path, recipe.n_presets, workers=workers, seed=0, notes=DEFAULT_NOTES, prior=prior,
+                vary_notes=recipe.vary_notes,
+            )  # fmt: skip
         precompute_mels(path)
 
     def datasets(self):
         from training.data.dataset import vital_splits
 
-        _, self.train_set, self.val_set = vital_splits(
-            self.cfg.data or DEFAULT_DATA, val_fraction=self.cfg.val_fraction, seed=self.cfg.seed
+        paths, self.train_set, self.val_set = vital_splits(
+            self.cfg.data or self.recipe.data, val_fraction=self.cfg.val_fraction, seed=self.cfg.seed
         )
+        if self.cfg.augment:
+            from training.data.augment import AugmentedAudioDataset
+
+            self.train_set = AugmentedAudioDataset(paths, self.train_set.indices, self.cfg.augment)
         self.spec = self.train_set.spec
         self.loss_fn = VitalLoss(self.spec.continuous_gate_ids(), self.spec.categorical_gate_ids())
         return self.train_set, self.val_set
@@ -73,8 +115,20 @@ class VitalTask(Task):
     def model_overrides(self) -> dict[str, Any]:
         return {"n_continuous": self.spec.n_continuous, "categorical_options": list(self.spec.categorical_n_options)}
 
+    def _mel(self, batch: Batch) -> torch.Tensor:
+        """The batch's log-mel (B, 1, 128, 173): precomputed, or computed here from augmented audio."""
+        if "mel" in batch:
+            return batch["mel"]
+        if getattr(self, "_log_mel", None) is None:
+            from zoo.audio import FrontEndConfig, LogMelFrontEnd
+
+            self._log_mel = LogMelFrontEnd(FrontEndConfig(**self.front_end()) if self.front_end() else None)
+        self._log_mel.to(batch["audio"].device)
+        with torch.no_grad():
+            return self._log_mel(batch["audio"])
+
     def loss(self, model: nn.Module, batch: Batch):
-        continuous, *logits = model(batch["mel"])
+        continuous, *logits = model(self._mel(batch))
         self.loss_fn.to(continuous.device)
         return self.loss_fn(continuous, logits, batch["continuous"], batch["categorical"])
 

@@ -55,7 +55,11 @@ class BasicBlock(nn.Module):
 
 
 class VitalResNet(nn.Module):
-    """ResNet backbone with a continuous head and one classifier per categorical parameter."""
+    """ResNet backbone with a continuous head and one classifier per categorical parameter.
+
+    Everything trains by default. ``freeze_early=True`` stops gradients into conv1..layer2, which only makes
+    sense for a backbone that comes pretrained (the zoo has none: frozen random filters never learn).
+    """
 
     def __init__(
         self,
@@ -65,7 +69,7 @@ class VitalResNet(nn.Module):
         n_continuous: int = DEFAULT_N_CONTINUOUS,
         categorical_options: Sequence[int] = DEFAULT_CATEGORICAL_OPTIONS,
         simple_cat_heads: bool = True,
-        freeze_early: bool = True,
+        freeze_early: bool = False,
         head_dim: int = 512,
     ) -> None:
         super().__init__()

@@ -30,7 +30,8 @@ def spec_markdown(spec: VitalParamSpec | None = None) -> str:
     lines = [
         f"# Vital parameter spec `{spec.version}`",
         "",
-        "Generated from `zoo/vital/tier1.py` by `python -m zoo.vital.spec_doc docs/vital_tier1.md`; do not edit.",
+        "Generated from `zoo/vital/tier1.py` and `zoo/vital/sampler.py` by `python -m zoo.vital.spec_doc "
+        "docs/vital_tier1.md`; do not edit.",
         "",
         f"{spec.n_continuous} continuous and {spec.n_categorical} categorical parameters in "
         f"{len(spec.groups)} groups ({', '.join(spec.groups)}). Ranges are the ones vita "
@@ -81,7 +82,49 @@ def spec_markdown(spec: VitalParamSpec | None = None) -> str:
     for i, p in enumerate(spec.categorical):
         options = ", ".join(f"{j}: {o}" for j, o in enumerate(p.options))
         lines.append(f"| {i} | `{p.name}` | {p.group} | {options} | {p.gate or ''} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [""] + sampler_markdown()) + "\n"
+
+
+def sampler_markdown() -> list[str]:
+    """The preset sampler's section: its components, the named mixes, and each switch's probability."""
+    from zoo.vital import sampler
+
+    prior = sampler.human_prior()
+    lines = [
+        "## The preset sampler (`zoo.vital.sampler`)",
+        "",
+        "The synthetic dataset's presets are drawn per preset from one of three components (the module "
+        "docstring has the details):",
+        "",
+        "- **broad**: ranges a sound designer would use, every effect on with probability 0.15-0.3;",
+        f"- **human**: the marginals of the {prior['n_presets']} presets of `{prior['source']}` projected onto "
+        "Tier 1 (`zoo/vital/data/human_prior.json`, written with a readable summary by `python -m "
+        "zoo.vital.prior_study`; the summary is in `benchmarks/results/preset_study/README.md`);",
+        "- **simple**: a human draw cut down to a starting patch: oscillator 1 alone and plain, filter 1 on "
+        "sometimes, filter 2 off, at most a reverb, chorus or delay.",
+        "",
+        "Named mixes (`zoo data generate --prior NAME`, or three weights `broad,human,simple`); the default is "
+        f"`{sampler.DEFAULT_PRIOR}`:",
+        "",
+        "| prior | broad | human | simple |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| `{name}` | {m.broad:g} | {m.human:g} | {m.simple:g} |" for name, m in sampler.PRIORS.items()]
+    lines += [
+        "",
+        "Probability that each switch is on, per component:",
+        "",
+        "| switch | broad | human | simple |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, probs in sampler.switch_probabilities().items():
+        lines.append(f"| `{name}` | " + " | ".join(f"{probs[c]:.2f}" for c in ("broad", "human", "simple")) + " |")
+    lines += [
+        "",
+        "At least one oscillator is always on. Every preset is a pure function of (seed, index, attempt); "
+        "`broad` alone draws exactly the presets of the sampler before the other components existed.",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

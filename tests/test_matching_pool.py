@@ -97,8 +97,11 @@ def test_base_documents_travel_to_the_workers(pool, sound):
     base = document_for(init_candidate(SPEC), SPEC)
     base["settings"]["volume"] = base["settings"]["volume"] * 0.999  # a different document, same sound
     on_base = truth.replace(base=base, label="on base")
-    scores = pool.score([truth, on_base, on_base], target)
-    assert scores[1].distance == pytest.approx(scores[0].distance, abs=0.15)
+    scores = pool.score([truth, on_base, on_base, init_candidate(SPEC)], target)
+    # The same sound on either base: as close as the truth (renders differ by unison phases, ~0.1 here), and
+    # much closer than the init preset.
+    assert scores[1].distance == pytest.approx(scores[0].distance, abs=0.3)
+    assert scores[1].distance < 0.6 * scores[3].distance
     audio = pool.render(on_base, target.notes[0])
     assert audio.shape == target.notes[0].clip.shape and np.abs(audio).max() > 0.01
 

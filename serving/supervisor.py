@@ -11,7 +11,10 @@ marks them in the main process's response buffer, while they wait in the API ser
   once the server shuts down, and waits longer between restarts of a worker that keeps dying at once.
 - :func:`watch_in_flight` (every API server process) reads the workers' setup status every ``WATCH_INTERVAL_S``:
   when a worker that was READY is not any more, every request it had taken is answered 503 at once. A request
-  with no answer after ``deadline_s`` gets a 504, so nothing waits forever, whatever a worker does.
+  the dying worker took off the queue before it could say so is tied to no worker: one that arrived before the
+  death and is still not taken ``ORPHAN_GRACE_S`` after it, once every worker is ready again, is answered 503
+  too (a request still queued behind a long queue may get it: the client retries). A request with no answer
+  after ``deadline_s`` gets a 504, so nothing waits forever, whatever a worker does.
 
 ``restart_workers=True`` stays on: it makes a worker report which requests it takes (LitServe's START
 message), which is how a request is tied to its worker.
@@ -36,6 +39,7 @@ RESTART_POLL_S = 0.5
 WATCH_INTERVAL_S = 0.25
 QUICK_DEATH_S = 60.0  # a worker dying this soon after its start is restarted after a growing pause
 MAX_BACKOFF_S = 30.0
+ORPHAN_GRACE_S = 15.0  # after a worker's death, how long a request taken by no worker may wait before a 503
 WORKER_DIED = "the inference worker handling this request stopped; it is being restarted: retry in a few seconds"
 
 
@@ -117,6 +121,7 @@ async def watch_in_flight(server: Any, deadline_s: float) -> None:
     request without an answer after ``deadline_s`` (module docstring)."""
     was_ready: set[int] = set()
     first_seen: dict[str, float] = {}
+    last_loss = -1.0  # when a worker last stopped being ready (monotonic)
     while True:
         await asyncio.sleep(WATCH_INTERVAL_S)
         try:
@@ -126,12 +131,19 @@ async def watch_in_flight(server: Any, deadline_s: float) -> None:
         ready = {int(key.rsplit("_", 1)[1]) for key, value in status.items() if value == WorkerSetupStatus.READY}
         lost, was_ready = was_ready - ready, ready
         now = time.monotonic()
+        if lost:
+            last_loss = now
+        all_ready = bool(status) and len(ready) == len(status)
+        orphans_due = last_loss >= 0 and all_ready and now - last_loss > ORPHAN_GRACE_S
         buffer = server.response_buffer
         for uid in list(first_seen):
             if uid not in buffer:
                 del first_seen[uid]
         for uid, item in list(buffer.items()):
+            seen = first_seen.setdefault(uid, now)
             if item.worker_id is not None and item.worker_id in lost:
                 _answer(item, 503, WORKER_DIED)
-            elif now - first_seen.setdefault(uid, now) > deadline_s:
+            elif orphans_due and item.worker_id is None and seen < last_loss:
+                _answer(item, 503, WORKER_DIED)
+            elif now - seen > deadline_s:
                 _answer(item, 504, f"no answer from the inference worker within {deadline_s:g} s")

@@ -45,7 +45,7 @@ RECIPES: dict[str, Recipe] = {
     ),
     "shipped": Recipe(
         Path("data/vital-shipped.h5"), 1500, "0.4,0.4,0.2", True,
-        {"epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "augment": ["detune", "onset", "reverb", "noise"]},
+        {"epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "augment": ["all"]},
         "the shipped model's: 1500 presets x 3 notes from the mixed prior, varied notes, every augmentation, 4 epochs",
     ),
 }  # fmt: skip

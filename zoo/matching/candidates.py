@@ -1,10 +1,17 @@
-"""Starting points of a search: the network's prediction and its variants, the init preset, and the nearest
-training presets by sound.
+"""Starting points of a search: the network's prediction and its variants, a wavetable taken from the
+recording, the init preset, and the nearest training presets by sound.
 
 A :class:`Candidate` is a Tier-1 vector (continuous in [0, 1], categorical option indices) and, optionally,
 the ``.vital`` document it is applied onto (``base``; None: the spec's base preset, see
 ``zoo.vital.preset.base_preset``). A base carries what the vector does not: e.g. a wavetable cut from the
 recording. :func:`document_for` writes the complete preset of a candidate.
+
+With an analysis of the recording's main note (``zoo.vital.resynthesis.analyse_note``),
+:func:`wavetable_candidates` adds two starts on the analysis's base preset (oscillator 1 playing the
+wavetable taken from the note): ``model+wavetable``, the network's vector with oscillator 1's parameters set
+as the analysis found them (the table at its pitch, swept as analysed), and ``wavetable``, the analysis's own
+preset (``analysis_preset``). The network's vector on the Tier-1 base stays the ``model`` start: candidates
+with and without the wavetable are scored alike and the closest wins.
 
 Every proposal is scored by rendering it (``zoo.matching.objective``) and the search starts from the best.
 """
@@ -23,6 +30,8 @@ from zoo.vital.spec import VitalParamSpec
 from zoo.vital.tier1 import tier1_spec
 
 MODEL = "model"
+MODEL_WAVETABLE = "model+wavetable"
+WAVETABLE = "wavetable"
 INIT = "init"
 NEIGHBOUR = "neighbour"
 
@@ -106,6 +115,37 @@ def model_candidates(
     return out
 
 
+def wavetable_candidates(
+    analysis,
+    spec: VitalParamSpec | None = None,
+    continuous: np.ndarray | None = None,
+    categorical: np.ndarray | None = None,
+) -> list[Candidate]:
+    """The starts a wavetable analysis (``zoo.vital.resynthesis.NoteAnalysis``) proposes, both on its base
+    preset (``wavetable_base_preset``): ``model+wavetable`` (when the network's ``continuous`` and
+    ``categorical`` vector is given: that vector with every ``osc_1_*`` parameter of ``wavetable_vector``;
+    an unpitched analysis's base adds its noise to the network's sound unchanged), then ``wavetable``."""
+    from zoo.vital.resynthesis import wavetable_base_preset, wavetable_vector
+
+    spec = spec or tier1_spec()
+    base = wavetable_base_preset(analysis, spec)
+    table_continuous, table_categorical = wavetable_vector(analysis, spec)
+    out = []
+    if continuous is not None and categorical is not None:
+        mixed_continuous = np.array(continuous, dtype=np.float64, copy=True)
+        mixed_categorical = np.array(categorical, dtype=np.int64, copy=True)
+        if analysis.pitched:
+            for i, p in enumerate(spec.continuous):
+                if p.name.startswith("osc_1_"):
+                    mixed_continuous[i] = table_continuous[i]
+            for i, p in enumerate(spec.categorical):
+                if p.name.startswith("osc_1_"):
+                    mixed_categorical[i] = table_categorical[i]
+        out.append(Candidate(mixed_continuous, mixed_categorical, MODEL_WAVETABLE, base))
+    out.append(Candidate(table_continuous, table_categorical, WAVETABLE, base))
+    return out
+
+
 def init_candidate(spec: VitalParamSpec | None = None, base: dict[str, Any] | None = None) -> Candidate:
     """Vital's init preset projected onto the spec (``vector_from_preset(init_preset())``)."""
     from zoo.vital.preset import init_preset, vector_from_preset
@@ -122,12 +162,20 @@ def propose(
     n_variants: int = 3,
     include_init: bool = True,
     base: dict[str, Any] | None = None,
+    analysis=None,
 ) -> list[Candidate]:
-    """Every starting point, most trusted first: the network's prediction and its variants (when given),
-    the init preset, then ``neighbours`` (``NeighbourIndex.nearest``)."""
+    """Every starting point, most trusted first: the network's prediction (when given), the starts of a
+    wavetable ``analysis`` (when given, :func:`wavetable_candidates`), the network's variants, the init
+    preset, then ``neighbours`` (``NeighbourIndex.nearest``)."""
     out: list[Candidate] = []
+    model = []
     if continuous is not None and logits is not None:
-        out += model_candidates(continuous, logits, spec, n_variants, base)
+        model = model_candidates(continuous, logits, spec, n_variants, base)
+        out.append(model[0])
+    if analysis is not None:
+        first = model[0] if model else None
+        out += wavetable_candidates(analysis, spec, *((first.continuous, first.categorical) if first else ()))
+    out += model[1:]
     if include_init:
         out.append(init_candidate(spec, base))
     out += list(neighbours)

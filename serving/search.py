@@ -212,7 +212,8 @@ def preview(previewer: Any, candidate: Any, phrase: Any, clip: np.ndarray) -> di
     """A searched candidate playing every note of ``phrase`` (``PreviewRenderer.play`` on the candidate's
     base: the wavetable it found, if any), and the multi-scale spectral distance of its main note to the
     main note's 2 s ``clip``."""
-    return previewer.play(candidate.continuous, candidate.categorical, phrase.main.midi, clip, phrase, candidate.base)
+    vector = (candidate.continuous, candidate.categorical)
+    return previewer.play(*vector, phrase.main.midi, clip, phrase, candidate.base, candidate.controls)
 
 
 def attach(app: Any, svc: SearchService) -> None:

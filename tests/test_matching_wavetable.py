@@ -82,3 +82,34 @@ def test_without_an_analysis_no_wavetable_start():
     labels = [c.label for c in propose(SPEC, continuous, logits)]
     assert MODEL_WAVETABLE not in labels and WAVETABLE not in labels
     assert isinstance(init_candidate(SPEC), Candidate)
+
+
+class SweepGoal:
+    """Distance = how far the sweep's depth is from 0.3 (the vector does not matter)."""
+
+    renders_per_candidate = 1
+
+    def __call__(self, candidates, deadline=None):
+        return [Score(abs(c.extra.values[1] - 0.3) if c.extra is not None else 5.0) for c in candidates]
+
+
+@pytest.mark.parametrize("moved", [True, False])
+def test_the_search_moves_the_sweep_of_a_wavetable_start_and_writes_it(analysis, moved):
+    (start,) = [c for c in propose(SPEC, analysis=analysis, include_init=False)]
+    assert start.extra.names == ("env_3_decay", "modulation_2_amount") and start.extra.values[1] == 1.0
+    config = SearchConfig(seconds=None, max_renders=120, extra_controls=moved, flip_switches=False)
+    result = run_search(SweepGoal(), [start], config)
+    depth = result.document["settings"]["modulation_2_amount"]
+    assert depth == pytest.approx(result.best.controls["modulation_2_amount"])
+    assert (abs(depth - 0.3) < 0.1) if moved else depth == 1.0
+
+
+def test_extra_controls_set_on_the_synth_are_put_back_for_the_next_candidate(analysis):
+    (start,) = propose(SPEC, analysis=analysis, include_init=False)
+    renderer = VitalRenderer()
+    renderer.set_base(start.base)
+    controls = renderer.synth.get_controls()
+    renderer.set_vector(start.continuous, start.categorical, {"modulation_2_amount": 0.25})
+    assert controls["modulation_2_amount"].value() == pytest.approx(0.25)
+    renderer.set_vector(start.continuous, start.categorical)  # a candidate without the extra control
+    assert controls["modulation_2_amount"].value() == pytest.approx(1.0)  # the base's value

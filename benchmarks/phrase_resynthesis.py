@@ -90,7 +90,7 @@ def resynthesise(item: RenderedPhrase, model: Any, pool: Any, renderer: Any, arg
     continuous, logits = network_outputs(model, clip)
     presets = {"single_cycle": _single_cycle(item.audio, phrase)}
     row["search"] = {}
-    config = SearchConfig(extra_controls=not args.no_extra_controls)
+    config = SearchConfig(extra_controls=args.extra_controls)
     for method, analysis in (("tier1_search", None), ("wavetable_search", inputs.analysis)):
         result = match(
             inputs.target, pool, continuous=continuous, logits=logits, seconds=None,
@@ -281,14 +281,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N presets (a quick check)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/phrases"))
-    parser.add_argument("--no-extra-controls", action="store_true", help="keep the wavetable's sweep as analysed")
+    parser.add_argument("--extra-controls", action="store_true", help="search the wavetable's sweep time and depth")
     parser.add_argument("--report-only", action="store_true", help="summarise rows.jsonl without running")
     args = parser.parse_args(argv)
     command = (
         f"python -m benchmarks.phrase_resynthesis --checkpoint {args.checkpoint} --list {args.list} "
         f"--renders {args.renders} --notes {args.notes} --workers {args.workers} --seed {args.seed} --out {args.out}"
         + (f" --limit {args.limit}" if args.limit else "")
-        + (" --no-extra-controls" if args.no_extra_controls else "")
+        + (" --extra-controls" if args.extra_controls else "")
     )
     if not args.report_only:
         run(args)

@@ -13,7 +13,8 @@ as the analysis found them (the table at its pitch, swept as analysed), and ``wa
 preset (``analysis_preset``). The network's vector on the Tier-1 base stays the ``model`` start: candidates
 with and without the wavetable are scored alike and the closest wins. Both wavetable starts carry
 :class:`ExtraControls`: the sweep's time and depth, controls outside the spec that the analysis cannot know
-exactly (``zoo.vital.resynthesis.extra_control_ranges``), which the search moves as extra dimensions.
+exactly (``zoo.vital.resynthesis.extra_control_ranges``), which the search can move as extra dimensions
+(``SearchConfig.extra_controls``).
 
 Every proposal is scored by rendering it (``zoo.matching.objective``) and the search starts from the best.
 """

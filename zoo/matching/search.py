@@ -5,9 +5,9 @@
    flipped once; the best flip replaces the start if it is closer.
 3. CMA-ES (``cma``) searches the start's continuous vector within [0, 1], over the parameters that are
    audible in it (a parameter whose module switch is off has no effect on the sound), with the start's
-   categorical parameters, and the start's extra controls (a wavetable's sweep time and depth) as more
-   dimensions within their ranges. Population 6, step size 0.1: chosen at equal render budgets on the calibration
-   presets (``benchmarks/results/search/tuning.md``).
+   categorical parameters; with ``extra_controls``, also the start's extra controls (a wavetable's sweep
+   time and depth) as more dimensions within their ranges. Population 6, step size 0.1: chosen at equal
+   render budgets on the calibration presets (``benchmarks/results/search/tuning.md``).
 4. It stops when the budget is spent (seconds and/or renders), when the best has not improved for
    ``patience`` generations, or when CMA-ES converges.
 
@@ -54,7 +54,9 @@ class SearchConfig:
     min_improvement: float = 0.002
     audible_only: bool = True
     flip_switches: bool = True  # when the budget holds FLIP_BUDGET_FACTOR times the flips' renders
-    extra_controls: bool = True  # CMA-ES also moves the start's extra controls (a wavetable's sweep)
+    # CMA-ES also moves the start's extra controls (a wavetable's sweep time and depth). Off: on the calibration
+    # phrases it lowered the search's own distance 1 % but not the whole phrase's (benchmarks/results/phrases).
+    extra_controls: bool = False
 
     def __post_init__(self) -> None:
         if self.seconds is None and self.max_renders is None:

@@ -264,7 +264,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set_xlabel("other method's distance to the target phrase")
     ax.set_ylabel("wavetable_search's distance")
-    ax.set_title("Whole phrases: under the diagonal, wavetable + search is closer")
+    ax.set_title("Whole phrases (under the diagonal: wavetable + search closer)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -141,10 +141,3 @@ class Target:
 
         audio = np.asarray(audio, dtype=np.float32)
         return cls.from_phrase(audio, find_phrase(audio), n_notes)
-
-
-def note_target(clip: np.ndarray, note, velocity: float = DEFAULT_VELOCITY) -> TargetNote:
-    """A :class:`TargetNote` from a clip cut by ``zoo.notes`` (at its recorded level, or already normalised) and
-    its :class:`~zoo.notes.Note`."""
-    held = max(MIN_NOTE_SECONDS, (note.end_sample - note.onset_sample) / note.sample_rate)
-    return TargetNote(normalize_loudness(clip), note.midi, held, velocity)

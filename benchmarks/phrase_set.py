@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -139,16 +139,21 @@ def sounding_transpose(renderer: Any, preset: dict[str, Any]) -> int | None:
 
 
 def preset_phrases(
-    renderer: Any, name: str, seed: int = 0, phrases_per_preset: int = 2, root: Path | None = None
+    renderer: Any,
+    name: str,
+    seed: int = 0,
+    phrases_per_preset: int = 2,
+    root: Path | None = None,
+    indices: Sequence[int] | None = None,
 ) -> list[RenderedPhrase]:
     """The phrases of one preset (``name`` relative to the presets folder), rendered with ``renderer``
-    (a :class:`zoo.vital.render.VitalRenderer`)."""
+    (a :class:`zoo.vital.render.VitalRenderer`): phrases ``0 .. phrases_per_preset - 1``, or ``indices``."""
     from zoo.vital.phrase import render_phrase
 
     preset = json.loads(((root or presets_dir()) / name).read_text())
     transpose = sounding_transpose(renderer, preset)
     out = []
-    for index in range(phrases_per_preset):
+    for index in range(phrases_per_preset) if indices is None else indices:
         style, notes, seconds = plan_phrase(seed, name, index)
         audio = render_phrase(renderer, notes, seconds, preset=preset, release_seconds=_RELEASE_SECONDS)
         out.append(RenderedPhrase(name, index, style, seconds, notes, transpose, audio))

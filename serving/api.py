@@ -194,14 +194,15 @@ class PresetAPI(ls.LitAPI):
     def _searching(self, output: Predicted) -> Any:
         """The fast-path answer and what the search needs, to finish in the HTTP process."""
         from serving.search import SearchingResponse, SearchRequest
-        from zoo.matching.target import note_target
 
         answer = self._response(output)
         document = answer.pop("preset")  # replaced by the searched preset
         prepared, payload = output.decoded.prepared, output.decoded.payload
         request = SearchRequest(
             seconds=payload.search_seconds,
-            note=note_target(prepared.clip, prepared.note),
+            audio=prepared.audio,
+            phrase=prepared.phrase,
+            clip=prepared.clip,
             continuous=np.clip(output.outputs[self.presets.continuous_index], 0.0, 1.0),
             logits=[output.outputs[i] for i in self.presets.categorical_index],
             name=document["preset_name"],

@@ -57,6 +57,7 @@ class PreparedClip:
     seconds: float  # length of the whole recording
     timings_ms: dict[str, float] = field(default_factory=dict)
     phrase: Phrase | None = None  # every note of the recording (``note`` is its main note)
+    audio: np.ndarray | None = None  # the whole recording, mono float32 at 44.1 kHz (a search's target)
 
 
 def wav_truncation(data: bytes) -> str | None:
@@ -106,4 +107,4 @@ def prepare_recording(source: bytes | str | Path, limits: AudioLimits = AudioLim
     t2 = time.perf_counter()
     timings = {"decode": (t1 - t0) * 1e3, "note": (t2 - t1) * 1e3}
     seconds = len(audio) / SAMPLE_RATE
-    return PreparedClip(clip=clip, note=phrase.main, seconds=seconds, timings_ms=timings, phrase=phrase)
+    return PreparedClip(clip=clip, note=phrase.main, seconds=seconds, timings_ms=timings, phrase=phrase, audio=audio)

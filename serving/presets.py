@@ -96,9 +96,25 @@ class PreviewRenderer:
     def preview(
         self, prediction: PresetPrediction, midi_note: int, reference: np.ndarray, phrase: Any | None = None
     ) -> dict[str, Any]:
-        """Render the preset so that it sounds at ``midi_note`` (the detected pitch) and compare it with
-        ``reference``, the 2 s input clip; with ``phrase`` (a :class:`zoo.notes.Phrase`), the WAV plays every
-        note of the phrase at its onset, length and velocity, as long as the recording.
+        """:meth:`play` of a predicted preset (on the spec's base preset)."""
+        return self.play(prediction.continuous, prediction.indices, midi_note, reference, phrase)
+
+    def play(
+        self,
+        continuous: np.ndarray,
+        categorical: np.ndarray,
+        midi_note: int,
+        reference: np.ndarray,
+        phrase: Any | None = None,
+        base: dict[str, Any] | None = None,
+        controls: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Render the preset of a spec vector (on ``base``, a ``.vital`` document: a searched candidate's
+        base, such as a wavetable taken from the recording; None: the spec's base preset; ``controls``: raw
+        values of controls outside the spec set on it, such as that wavetable's sweep) so that it sounds
+        at ``midi_note`` (the detected pitch) and compare it with ``reference``, the 2 s input clip; with
+        ``phrase`` (a :class:`zoo.notes.Phrase`), the WAV plays every note of the phrase at its onset, length
+        and velocity, as long as the recording.
 
         A predicted preset may transpose its oscillators, so the note that sounds at ``midi_note`` is not
         always ``midi_note``: the first render's pitch is measured and, when it is off, the preset is played
@@ -114,9 +130,11 @@ class PreviewRenderer:
         from zoo.vital.render import NOTE_SECONDS
 
         played = int(midi_note)
-        # The synth state of preset_from_vector(continuous, indices), set on the loaded base preset: the
-        # same sound as loading the document, at less than half the cost.
-        audio = self.renderer.render_vector(prediction.continuous, prediction.indices, played)
+        # The synth state of the vector's document, set on the loaded base preset: the same sound as loading
+        # the document, at less than half the cost.
+        self.renderer.set_base(base)
+        self.renderer.set_vector(continuous, categorical, controls)
+        audio = self.renderer.render_current(played)
         try:
             sounding = find_main_note(audio)
             if sounding.pitched and sounding.midi != played:
@@ -129,10 +147,8 @@ class PreviewRenderer:
         if phrase is not None:
             # Each note gets as much release as the preset needs (measured on the one-note render), at most 2 s.
             tail = round(min(RELEASE_SECONDS, release_seconds_of(audio, NOTE_SECONDS) + 0.05), 3)
-            vector, shift = (prediction.continuous, prediction.indices), played - int(midi_note)
-            audio = render_phrase(
-                self.renderer, phrase.notes, phrase.seconds, vector=vector, transpose=shift, release_seconds=tail
-            )
+            shift = played - int(midi_note)  # the synth keeps the state set above
+            audio = render_phrase(self.renderer, phrase.notes, phrase.seconds, transpose=shift, release_seconds=tail)
         try:
             audio = normalize_loudness(audio)
         except AudioDecodeError:

@@ -4,9 +4,11 @@ Searching requests (``search_seconds`` > 0): the search runs in the HTTP process
 
 The inference worker answers a searching request like any other (one batched model step), but instead of
 the final JSON it returns a :class:`SearchingResponse`: the fast-path answer plus what the search needs (the
-note's clip, the network's outputs). That object travels back to the HTTP process, where Starlette calls
-it; it runs the search (``zoo.matching.match``) in a thread on the process's render pool
-(:class:`SearchService`) and only then sends the answer. The batched loop of the inference worker is never
+recording and its notes, the network's outputs). That object travels back to the HTTP process, where Starlette calls
+it; it builds the search's inputs (``zoo.matching.recording.search_inputs``: the most prominent notes of the
+phrase, and the wavetable its main note proposes), runs the search (``zoo.matching.match``) in a thread on
+the process's render pool (:class:`SearchService`) and only then sends the answer, whose preview plays the
+whole phrase with the searched preset. The batched loop of the inference worker is never
 held up, and the render workers run at a lower CPU priority, so the fast path keeps its share of the cores.
 
 This module must not use ``from __future__ import annotations`` (its objects cross processes by pickle and
@@ -37,7 +39,9 @@ class SearchRequest:
     """What the search of one request needs; built in the inference worker, pickled to the HTTP process."""
 
     seconds: float
-    note: Any  # zoo.matching.TargetNote: the main note's clip, pitch and held time
+    audio: np.ndarray  # the whole recording, mono float32 at 44.1 kHz
+    phrase: Any  # zoo.notes.Phrase: every note of the recording
+    clip: np.ndarray  # the main note's 2 s model input (the preview's distance is measured against it)
     continuous: np.ndarray  # (n_continuous,) the network's prediction
     logits: list  # one (n_options,) array per categorical head
     name: str
@@ -57,6 +61,8 @@ class SearchService:
         self.neighbours: Any = None
         self.spec: Any = None
         self.error: str | None = None
+        self._previewer: Any = None
+        self._preview_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the pool in a background thread (idempotent)."""
@@ -83,24 +89,37 @@ class SearchService:
         finally:
             self._ready.set()
 
-    def run(self, request: SearchRequest) -> Any:
-        """Search for one request (blocking: call it from a thread). Returns a ``SearchResult``."""
-        from zoo.matching import Target, match
+    def run(self, request: SearchRequest) -> tuple[Any, Any]:
+        """Search for one request (blocking: call it from a thread). Returns the ``SearchResult`` and the
+        ``SearchInputs`` it matched."""
+        from zoo.matching import match
+        from zoo.matching.recording import search_inputs
 
         self.start()
         self._ready.wait()
         if self.pool is None:
             raise RuntimeError(f"the search is unavailable: {self.error}")
-        target = Target((request.note,))
-        return match(
-            target,
+        inputs = search_inputs(request.audio, request.phrase)
+        result = match(
+            inputs.target,
             self.pool,
             continuous=request.continuous,
             logits=request.logits,
             neighbours=self.neighbours,
             seconds=request.seconds,
             name=request.name,
+            analysis=inputs.analysis,
         )
+        return result, inputs
+
+    def preview(self, result: Any, request: SearchRequest) -> dict:
+        """The searched preset playing the request's phrase (one renderer per process, one request at a time)."""
+        from serving.presets import PreviewRenderer
+
+        with self._preview_lock:
+            if self._previewer is None:
+                self._previewer = PreviewRenderer(self.spec)
+            return preview(self._previewer, result.best, request.phrase, request.clip)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -149,14 +168,14 @@ class SearchingResponse(Response):
     def _search(self) -> bytes:
         t0 = time.perf_counter()
         svc = service()
-        result = svc.run(self.request)
+        result, inputs = svc.run(self.request)
         answer, timings = self.answer, self.answer["timings_ms"]
         answer.update(_describe(result, self.request, svc.spec))
-        answer["search"] = result.summary()
+        answer["search"] = search_summary(result, inputs)
         timings["search"] = round((time.perf_counter() - t0) * 1e3, 2)
         if self.request.preview:
             t1 = time.perf_counter()
-            answer["preview"] = _preview(svc, result, self.request)
+            answer["preview"] = svc.preview(result, self.request)
             timings["preview"] = round((time.perf_counter() - t1) * 1e3, 2)
         timings["total"] = round((time.time() - self.received_at) * 1e3, 2)
         return json.dumps(answer).encode()
@@ -176,31 +195,25 @@ def _describe(result: Any, request: SearchRequest, spec: Any) -> dict:
     return {"parameters": parameters, "categorical": categorical, "preset": result.document}
 
 
-def _preview(svc: SearchService, result: Any, request: SearchRequest) -> dict:
-    return preview(svc.pool, result.best, request.note)
+def search_summary(result: Any, inputs: Any) -> dict:
+    """The answer's ``search``: ``SearchResult.summary`` (``start``: the proposal the search went on from),
+    the notes matched, and whether the preset plays the wavetable taken from the recording."""
+    from zoo.matching.candidates import MODEL_WAVETABLE, WAVETABLE
+
+    summary = result.summary()
+    summary["notes_matched"] = len(inputs.target.notes)
+    summary["wavetable"] = result.start in (MODEL_WAVETABLE, WAVETABLE)
+    if inputs.analysis is not None:
+        summary["analysis"] = {k: inputs.analysis.summary()[k] for k in ("pitched", "f0_hz", "midi", "keyframes")}
+    return summary
 
 
-def preview(pool: Any, candidate: Any, note: Any) -> dict:
-    """A searched preset rendered at the note it was matched at (``pool.render``), as WAV base64, and its
-    multi-scale spectral distance to the note's clip (None when the render is silent)."""
-    from serving.presets import wav_base64
-    from zoo.audio import SAMPLE_RATE, normalize_loudness
-    from zoo.errors import AudioDecodeError
-    from zoo.spectral import multiscale_spectral_distance
-
-    audio = pool.render(candidate, note)
-    try:
-        distance: float | None = round(multiscale_spectral_distance(audio, note.clip), 5)
-        audio = normalize_loudness(audio)
-    except AudioDecodeError:
-        distance = None
-    return {
-        "note": note.midi,
-        "sample_rate": SAMPLE_RATE,
-        "wav_base64": wav_base64(audio, SAMPLE_RATE),
-        "spectral_distance": distance,
-        "silent": distance is None,
-    }
+def preview(previewer: Any, candidate: Any, phrase: Any, clip: np.ndarray) -> dict:
+    """A searched candidate playing every note of ``phrase`` (``PreviewRenderer.play`` on the candidate's
+    base: the wavetable it found, if any), and the multi-scale spectral distance of its main note to the
+    main note's 2 s ``clip``."""
+    vector = (candidate.continuous, candidate.categorical)
+    return previewer.play(*vector, phrase.main.midi, clip, phrase, candidate.base, candidate.controls)
 
 
 def attach(app: Any, svc: SearchService) -> None:
@@ -256,6 +269,8 @@ class FileSearch:
         from zoo.matching import NeighbourIndex
 
         self.presets, self.seconds = presets, seconds
+        self._previewer: Any = None
+        self._prepared: Any = None
         self.neighbours = NeighbourIndex.from_artifact(bundle, presets.spec)
         # The workers start (a few seconds) while the first recording is decoded and predicted.
         self._starter = ThreadPoolExecutor(1)
@@ -275,11 +290,12 @@ class FileSearch:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         from zoo.console import console
-        from zoo.matching import Target, match
-        from zoo.matching.target import note_target
+        from zoo.matching import match
+        from zoo.matching.recording import search_inputs
 
         pool = self.pool
-        self.note = note_target(prepared.clip, prepared.note)
+        self._prepared = prepared
+        inputs = search_inputs(prepared.audio, prepared.phrase)
         continuous = outputs[self.presets.continuous_index][0]
         logits = [outputs[i][0] for i in self.presets.categorical_index]
         columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
@@ -290,7 +306,7 @@ class FileSearch:
                 bar.update(task, completed=progress.seconds, description=f"{label}: best {progress.best_distance:.3f}")
 
             return match(
-                Target((self.note,)),
+                inputs.target,
                 pool,
                 continuous=continuous,
                 logits=logits,
@@ -298,11 +314,16 @@ class FileSearch:
                 seconds=self.seconds,
                 on_progress=show,
                 name=name,
+                analysis=inputs.analysis,
             )
 
     def preview(self, result: Any) -> dict:
-        """The searched preset's preview (as the HTTP answer's)."""
-        return preview(self.pool, result.best, self.note)
+        """The searched preset playing the last searched recording's phrase (as the HTTP answer's preview)."""
+        from serving.presets import PreviewRenderer
+
+        if self._previewer is None:
+            self._previewer = PreviewRenderer(self.presets.spec)
+        return preview(self._previewer, result.best, self._prepared.phrase, self._prepared.clip)
 
     def close(self) -> None:
         """Stop the render workers."""

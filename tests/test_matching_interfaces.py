@@ -28,6 +28,13 @@ def _note(midi: int = 57, seconds: float = 1.2) -> np.ndarray:
     return (0.2 * wave * np.minimum(1.0, t / 0.01) * np.minimum(1.0, (seconds - t) / 0.2)).astype(np.float32)
 
 
+def _phrase(midis=(57, 60, 64), seconds: float = 0.4, gap: float = 0.15) -> np.ndarray:
+    out = [np.zeros(SR // 5, np.float32)]
+    for m in midis:
+        out += [_note(m, seconds), np.zeros(int(gap * SR), np.float32)]
+    return np.concatenate(out + [np.zeros(SR // 2, np.float32)])
+
+
 def _wav(audio: np.ndarray) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, audio, SR, format="WAV")
@@ -61,7 +68,22 @@ def test_predict_searches_and_writes_the_searched_preset(untrained_artifact, tmp
     preset = json.loads((tmp_path / "lead.vital").read_text())
     assert vita.Synth().load_json(json.dumps(preset))
     preview, rate = sf.read(tmp_path / "lead.preview.wav")
-    assert rate == SR and preview.shape == (88200,)
+    assert rate == SR and preview.shape == (SR // 4 + len(_note()),)  # the whole recording, searched preset
+
+
+def test_predict_search_preview_plays_the_whole_phrase(untrained_artifact, tmp_path):
+    from zoo.notes import find_phrase
+
+    wav = tmp_path / "melody.wav"
+    audio = _phrase()
+    sf.write(wav, audio, SR)
+    args = ["predict", str(wav), "-o", str(tmp_path), "--artifact", str(untrained_artifact.path), "--preview"]
+    result = CliRunner().invoke(app, [*args, "--search-seconds", "1.5", "--search-workers", "1"])
+    assert result.exit_code == 0, result.output
+    preview, rate = sf.read(tmp_path / "melody.preview.wav", dtype="float32")
+    assert preview.shape == audio.shape
+    played = [n.onset_seconds for n in find_phrase(preview).notes]
+    assert np.allclose(played, [n.onset_seconds for n in find_phrase(audio).notes], atol=0.05)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,3 +141,25 @@ def test_search_seconds_over_http_returns_the_searched_preset(server):
     assert "search" in requests.post(f"{server}/predict", json=as_json, timeout=60).json()
     as_query = requests.post(f"{server}/predict", files=files, params={"search_seconds": "0.5"}, timeout=60)
     assert "search" in as_query.json()
+
+
+def test_a_phrase_with_search_gets_a_preset_whose_preview_plays_every_note(server):
+    from zoo.notes import find_phrase
+
+    audio = _phrase()
+    form = {"search_seconds": "2", "preview": "true"}
+    reply = requests.post(f"{server}/predict", files={"audio": ("m.wav", _wav(audio))}, data=form, timeout=60)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert [n["midi"] for n in body["notes"]] == [57, 60, 64]
+    search = body["search"]
+    assert search["notes_matched"] == 3 and search["start"] and isinstance(search["wavetable"], bool)
+    assert search["analysis"]["pitched"] and search["analysis"]["midi"] in (57, 60, 64)
+    if search["wavetable"]:
+        assert body["preset"]["settings"]["wavetables"][0]["name"] == "From audio"
+    preview = body["preview"]
+    assert preview["notes_played"] == 3 and not preview["silent"]
+    wav, rate = sf.read(io.BytesIO(base64.b64decode(preview["wav_base64"])), dtype="float32")
+    assert rate == SR and wav.shape == audio.shape
+    heard = find_phrase(wav).notes
+    assert np.allclose([n.onset_seconds for n in heard], [n["onset_seconds"] for n in body["notes"]], atol=0.05)

@@ -106,6 +106,22 @@ def test_base_documents_travel_to_the_workers(pool, sound):
     assert audio.shape == target.notes[0].clip.shape and np.abs(audio).max() > 0.01
 
 
+def test_the_spec_base_still_renders_after_many_other_bases(pool, sound):
+    """Workers cache a few base documents; the spec's own base preset is never evicted from that cache."""
+    from zoo.matching import document_for
+    from zoo.matching.pool import CACHE_SIZE
+
+    target, truth = sound
+    base = document_for(init_candidate(SPEC), SPEC)
+    others = []
+    for i in range(3 * CACHE_SIZE):  # more than one worker caches, whichever takes them
+        doc = {**base, "preset_name": f"base {i}"}  # a different document each time
+        others.append(truth.replace(base=doc, label=f"base {i}"))
+    replaced = pool.replaced
+    scores = pool.score([*others, truth, truth], target)
+    assert not any(s.failed for s in scores) and pool.replaced == replaced
+
+
 def test_match_never_ends_worse_than_its_start(pool, sound):
     target, _ = sound
     seen = []

@@ -245,5 +245,34 @@ def test_target_from_recording_takes_the_main_note():
     audio = np.concatenate([np.zeros(sr // 4), tone, np.zeros(sr)]).astype(np.float32) * 0.3
     (note,) = Target.from_recording(audio).notes
     assert note.midi == 69
-    assert 0.3 < note.note_seconds <= 2.0
-    assert note.clip.size == 2 * sr
+    assert 0.15 < note.note_seconds <= 0.8
+    assert 0.7 * sr < note.clip.size <= 0.85 * sr  # the note and its release, not the silence after it
+
+
+def _melody(midis, seconds=0.35, gap=0.1, sr=44100):
+    t = np.arange(int(seconds * sr)) / sr
+    out = [np.zeros(sr // 5)]
+    for i, m in enumerate(midis):
+        f = 440.0 * 2 ** ((m - 69) / 12)
+        level = 0.3 if i != 2 else 0.1  # one quiet note
+        tone = sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 8)) * np.minimum(1, (seconds - t) / 0.02)
+        out += [level * tone, np.zeros(int(gap * sr))]
+    return np.concatenate(out + [np.zeros(sr // 2)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 4, 6])
+def test_phrase_target_uses_at_most_n_prominent_notes_each_at_its_pitch(n):
+    from zoo.notes import find_phrase
+
+    midis = [60, 62, 64, 65, 67, 69]
+    audio = _melody(midis)
+    phrase = find_phrase(audio)
+    assert [x.midi for x in phrase.notes] == midis
+    target = Target.from_phrase(audio, phrase, n_notes=n)
+    assert len(target.notes) == min(n, len(midis)) and target.renders_per_candidate == len(target.notes)
+    assert [x.midi for x in target.notes] == sorted(x.midi for x in target.notes)  # in time order
+    if n == 4:
+        assert 64 not in [x.midi for x in target.notes]  # the quiet note is the least prominent
+    for note in target.notes:
+        assert 0.3 < note.note_seconds < 0.4 and note.clip.size / 44100 < 0.5  # never into the next note
+    assert target.notes[0].velocity == pytest.approx(0.8, abs=0.05)  # the loudest notes play at 0.8

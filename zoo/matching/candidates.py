@@ -1,10 +1,20 @@
-"""Starting points of a search: the network's prediction and its variants, the init preset, and the nearest
-training presets by sound.
+"""Starting points of a search: the network's prediction and its variants, a wavetable taken from the
+recording, the init preset, and the nearest training presets by sound.
 
 A :class:`Candidate` is a Tier-1 vector (continuous in [0, 1], categorical option indices) and, optionally,
 the ``.vital`` document it is applied onto (``base``; None: the spec's base preset, see
 ``zoo.vital.preset.base_preset``). A base carries what the vector does not: e.g. a wavetable cut from the
 recording. :func:`document_for` writes the complete preset of a candidate.
+
+With an analysis of the recording's main note (``zoo.vital.resynthesis.analyse_note``),
+:func:`wavetable_candidates` adds two starts on the analysis's base preset (oscillator 1 playing the
+wavetable taken from the note): ``model+wavetable``, the network's vector with oscillator 1's parameters set
+as the analysis found them (the table at its pitch, swept as analysed), and ``wavetable``, the analysis's own
+preset (``analysis_preset``). The network's vector on the Tier-1 base stays the ``model`` start: candidates
+with and without the wavetable are scored alike and the closest wins. Both wavetable starts carry
+:class:`ExtraControls`: the sweep's time and depth, controls outside the spec that the analysis cannot know
+exactly (``zoo.vital.resynthesis.extra_control_ranges``), which the search can move as extra dimensions
+(``SearchConfig.extra_controls``).
 
 Every proposal is scored by rendering it (``zoo.matching.objective``) and the search starts from the best.
 """
@@ -23,20 +33,56 @@ from zoo.vital.spec import VitalParamSpec
 from zoo.vital.tier1 import tier1_spec
 
 MODEL = "model"
+MODEL_WAVETABLE = "model+wavetable"
+WAVETABLE = "wavetable"
 INIT = "init"
 NEIGHBOUR = "neighbour"
 
 
 @dataclass(frozen=True, eq=False)
+class ExtraControls:
+    """Controls outside the spec a candidate sets by name on its base: ``values`` (n,) in [0, 1] (clipped
+    here) within each control's raw range ``low[i] .. high[i]``."""
+
+    names: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        values = np.clip(np.asarray(self.values, dtype=np.float64).reshape(-1), 0.0, 1.0)
+        if not len(self.names) == len(self.low) == len(self.high) == values.size:
+            raise ValueError("extra controls need one range and one value per name")
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def from_raw(cls, ranges: dict[str, tuple[float, float]], raw: dict[str, float]) -> ExtraControls:
+        """Controls with raw ``ranges`` (name -> (low, high)) at the raw values ``raw``."""
+        names = tuple(ranges)
+        low, high = (tuple(float(ranges[n][i]) for n in names) for i in (0, 1))
+        values = [(raw[n] - lo) / (hi - lo) if hi > lo else 0.0 for n, lo, hi in zip(names, low, high, strict=True)]
+        return cls(names, low, high, np.array(values))
+
+    def with_values(self, values: np.ndarray) -> ExtraControls:
+        return ExtraControls(self.names, self.low, self.high, values)
+
+    def raw(self) -> dict[str, float]:
+        """Raw values by control name, as written in the ``.vital`` document."""
+        rows = zip(self.names, self.low, self.high, self.values, strict=True)
+        return {n: float(lo + v * (hi - lo)) for n, lo, hi, v in rows}
+
+
+@dataclass(frozen=True, eq=False)
 class Candidate:
     """A Tier-1 vector to render: ``continuous`` (n_continuous,) in [0, 1] (clipped here), ``categorical``
-    (n_categorical,) option indices, a ``label`` saying where it came from, and the optional ``base``
-    document the vector is applied onto."""
+    (n_categorical,) option indices, a ``label`` saying where it came from, the optional ``base``
+    document the vector is applied onto, and the optional ``extra`` controls set on that base after it."""
 
     continuous: np.ndarray
     categorical: np.ndarray
     label: str
     base: dict[str, Any] | None = None
+    extra: ExtraControls | None = None
 
     def __post_init__(self) -> None:
         continuous = np.asarray(self.continuous, dtype=np.float64).reshape(-1)
@@ -51,19 +97,26 @@ class Candidate:
     def replace(self, **changes: Any) -> Candidate:
         """A copy with some fields changed (the base document is shared, not copied)."""
         fields = {"continuous": self.continuous, "categorical": self.categorical, "label": self.label}
-        return Candidate(**{**fields, "base": self.base, **changes})
+        return Candidate(**{**fields, "base": self.base, "extra": self.extra, **changes})
+
+    @property
+    def controls(self) -> dict[str, float] | None:
+        """The raw values of the extra controls by name (None without)."""
+        return None if self.extra is None else self.extra.raw()
 
 
 def document_for(candidate: Candidate, spec: VitalParamSpec | None = None, name: str = DEFAULT_PRESET_NAME) -> dict:
     """The complete ``.vital`` document of a candidate: ``preset_from_vector`` for the spec's base, else a
-    copy of the candidate's base with the vector's controls written over it."""
+    copy of the candidate's base with the vector's controls written over it; then its extra controls."""
     spec = spec or tier1_spec()
     if candidate.base is None:
-        return preset_from_vector(candidate.continuous, candidate.categorical, spec, name=name)
-    check_preset(candidate.base, "the base preset")
-    doc = copy.deepcopy(candidate.base)
-    doc["preset_name"] = name
-    doc["settings"].update(controls_from_vector(candidate.continuous, candidate.categorical, spec))
+        doc = preset_from_vector(candidate.continuous, candidate.categorical, spec, name=name)
+    else:
+        check_preset(candidate.base, "the base preset")
+        doc = copy.deepcopy(candidate.base)
+        doc["preset_name"] = name
+        doc["settings"].update(controls_from_vector(candidate.continuous, candidate.categorical, spec))
+    doc["settings"].update(candidate.controls or {})
     return doc
 
 
@@ -106,6 +159,40 @@ def model_candidates(
     return out
 
 
+def wavetable_candidates(
+    analysis,
+    spec: VitalParamSpec | None = None,
+    continuous: np.ndarray | None = None,
+    categorical: np.ndarray | None = None,
+) -> list[Candidate]:
+    """The starts a wavetable analysis (``zoo.vital.resynthesis.NoteAnalysis``) proposes, both on its base
+    preset (``wavetable_base_preset``): ``model+wavetable`` (when the network's ``continuous`` and
+    ``categorical`` vector is given: that vector with every ``osc_1_*`` parameter of ``wavetable_vector``;
+    an unpitched analysis's base adds its noise to the network's sound unchanged), then ``wavetable``. Both
+    carry the sweep's time and depth as :class:`ExtraControls` at the analysed values (none when unpitched)."""
+    from zoo.vital.resynthesis import extra_control_ranges, sweep_controls, wavetable_base_preset, wavetable_vector
+
+    spec = spec or tier1_spec()
+    base = wavetable_base_preset(analysis, spec)
+    table_continuous, table_categorical = wavetable_vector(analysis, spec)
+    ranges = extra_control_ranges(analysis)
+    extra = ExtraControls.from_raw(ranges, sweep_controls(analysis)) if ranges else None
+    out = []
+    if continuous is not None and categorical is not None:
+        mixed_continuous = np.array(continuous, dtype=np.float64, copy=True)
+        mixed_categorical = np.array(categorical, dtype=np.int64, copy=True)
+        if analysis.pitched:
+            for i, p in enumerate(spec.continuous):
+                if p.name.startswith("osc_1_"):
+                    mixed_continuous[i] = table_continuous[i]
+            for i, p in enumerate(spec.categorical):
+                if p.name.startswith("osc_1_"):
+                    mixed_categorical[i] = table_categorical[i]
+        out.append(Candidate(mixed_continuous, mixed_categorical, MODEL_WAVETABLE, base, extra))
+    out.append(Candidate(table_continuous, table_categorical, WAVETABLE, base, extra))
+    return out
+
+
 def init_candidate(spec: VitalParamSpec | None = None, base: dict[str, Any] | None = None) -> Candidate:
     """Vital's init preset projected onto the spec (``vector_from_preset(init_preset())``)."""
     from zoo.vital.preset import init_preset, vector_from_preset
@@ -122,12 +209,20 @@ def propose(
     n_variants: int = 3,
     include_init: bool = True,
     base: dict[str, Any] | None = None,
+    analysis=None,
 ) -> list[Candidate]:
-    """Every starting point, most trusted first: the network's prediction and its variants (when given),
-    the init preset, then ``neighbours`` (``NeighbourIndex.nearest``)."""
+    """Every starting point, most trusted first: the network's prediction (when given), the starts of a
+    wavetable ``analysis`` (when given, :func:`wavetable_candidates`), the network's variants, the init
+    preset, then ``neighbours`` (``NeighbourIndex.nearest``)."""
     out: list[Candidate] = []
+    model = []
     if continuous is not None and logits is not None:
-        out += model_candidates(continuous, logits, spec, n_variants, base)
+        model = model_candidates(continuous, logits, spec, n_variants, base)
+        out.append(model[0])
+    if analysis is not None:
+        first = model[0] if model else None
+        out += wavetable_candidates(analysis, spec, *((first.continuous, first.categorical) if first else ()))
+    out += model[1:]
     if include_init:
         out.append(init_candidate(spec, base))
     out += list(neighbours)

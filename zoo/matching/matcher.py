@@ -33,15 +33,18 @@ def match(
     on_progress: ProgressCallback | None = None,
     name: str = "Zoo match",
     config: SearchConfig | None = None,
+    analysis: Any | None = None,
 ) -> SearchResult:
     """Search the preset closest to ``target`` within ``seconds`` (and/or ``max_renders``).
 
     Starts from the network's prediction (``continuous`` (n_continuous,) in [0, 1] and one logits array
     per categorical head) and its variants when given, the init preset, and the ``neighbours`` index's
-    nearest presets to the first note; without a prediction, from the init preset (and neighbours).
+    nearest presets to the first note; without a prediction, from the init preset (and neighbours). With
+    ``analysis`` (``zoo.vital.resynthesis.NoteAnalysis`` of the main note), the wavetable starts too
+    (``zoo.matching.candidates.wavetable_candidates``); the search goes on from the best start on its base.
     ``config`` overrides the search's other settings (its budget and seed are taken from the arguments)."""
     near = neighbours.nearest(target.notes[0].clip, N_NEIGHBOURS, base) if neighbours is not None else []
-    proposals = propose(pool.spec, continuous, logits, near, base=base)
+    proposals = propose(pool.spec, continuous, logits, near, base=base, analysis=analysis)
     base_config = config or SearchConfig()
     config = SearchConfig(**{**base_config.__dict__, "seconds": seconds, "max_renders": max_renders, "seed": seed})
     return run_search(pool.objective(target), proposals, config, pool.spec, on_progress, name)

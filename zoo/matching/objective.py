@@ -83,7 +83,7 @@ def score_candidate(renderer, candidate: Candidate, target: Target) -> Score:
     distance over the target's notes. Never raises for a bad render: that scores :data:`FAILED_DISTANCE`."""
     try:
         renderer.set_base(candidate.base)
-        renderer.set_vector(candidate.continuous, candidate.categorical)
+        renderer.set_vector(candidate.continuous, candidate.categorical, candidate.controls)
         distances = []
         for note in target.notes:
             score = note_distance(note, render_note(renderer, note))

@@ -76,7 +76,7 @@ def _worker_main(conn: Any, spec: dict, nice: int, scorer: Scorer) -> None:
         return
     conn.send(("ready", os.getpid()))
     targets: OrderedDict[str, Target] = OrderedDict()
-    bases: OrderedDict[str, dict | None] = OrderedDict([("", None)])
+    bases: OrderedDict[str, dict] = OrderedDict()  # the spec's base preset (key "") is never evicted: not here
     while True:
         try:
             message = conn.recv()
@@ -96,22 +96,22 @@ def _worker_main(conn: Any, spec: dict, nice: int, scorer: Scorer) -> None:
 
 def _answer(kind: str, args: tuple, targets: dict, bases: dict, renderer: Any, scorer: Scorer) -> tuple:
     if kind == "score":
-        target_key, base_key, continuous, categorical, label = args
-        if target_key not in targets or base_key not in bases:
+        target_key, base_key, continuous, categorical, label, extra = args
+        if target_key not in targets or (base_key and base_key not in bases):
             return ("missing",)
-        candidate = Candidate(continuous, categorical, label, bases[base_key])
+        candidate = Candidate(continuous, categorical, label, bases.get(base_key), extra)
         try:
             score = scorer(renderer, candidate, targets[target_key])
         except Exception as e:  # noqa: BLE001 - an injected scorer may raise; the candidate fails, not the worker
             score = failed(f"scoring failed ({type(e).__name__}: {e})")
         return ("score", score.distance, score.error)
     if kind == "render":
-        base_key, continuous, categorical, note = args
-        if base_key not in bases:
+        base_key, continuous, categorical, extra, note = args
+        if base_key and base_key not in bases:
             return ("missing",)
         try:
-            renderer.set_base(bases[base_key])
-            renderer.set_vector(continuous, categorical)
+            renderer.set_base(bases.get(base_key))
+            renderer.set_vector(continuous, categorical, extra)
             return ("audio", render_note(renderer, note))
         except Exception as e:  # noqa: BLE001 - reported to the caller as a failed render
             return ("error", f"{type(e).__name__}: {e}")
@@ -331,9 +331,9 @@ class RenderPool:
         c = task.candidate
         if task.kind == "score":
             assert task.target is not None
-            message: tuple = ("score", task.target.key, task.base_key, c.continuous, c.categorical, c.label)
+            message: tuple = ("score", task.target.key, task.base_key, c.continuous, c.categorical, c.label, c.extra)
         else:
-            message = ("render", task.base_key, c.continuous, c.categorical, task.note)
+            message = ("render", task.base_key, c.continuous, c.categorical, c.controls, task.note)
         for _ in range(2):  # a second try after the worker says it lacks the target or the base
             if task.target is not None and task.target.key not in slot.sent:
                 slot.send(("target", task.target.key, task.target))

@@ -3,8 +3,10 @@
 A :class:`TargetNote` is a loudness-normalised clip (``zoo.audio.normalize_loudness``) that starts at the
 note's onset, the MIDI note that was played, how long the key was held and the velocity. A candidate preset
 is rendered at that note, held that long, for exactly as long as the clip lasts, and compared with the clip
-(``zoo.matching.objective``). A :class:`Target` is a sequence of such notes; today a recording gives its
-main note (``zoo.notes.prepare_note_clip``).
+(``zoo.matching.objective``). A :class:`Target` is a sequence of such notes: a recording gives its
+``n_notes`` most prominent notes (:meth:`Target.from_phrase`, ``zoo.notes.note_clips``), each at its pitch,
+held length and velocity, its clip as long as the note plus 1 s of release (at most 4 s, never into the next
+note): the one way the server, ``zoo predict`` and the benchmarks build the target of a recording.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from functools import cached_property
 import numpy as np
 
 from zoo.audio import SAMPLE_RATE, normalize_loudness
+from zoo.notes import PROMINENT_NOTES
 from zoo.spectral import SpectralReference
 
 DEFAULT_VELOCITY = 0.8
 MIN_NOTE_SECONDS = 0.05  # a note detected shorter than this is held this long
+MIN_CLIP_SAMPLES = 2048  # the largest FFT of the distance: shorter note clips are padded with silence
+MIN_CLIP_SECONDS = 0.1  # a shorter note (a click the note finder split off) is left out when a longer one exists
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,18 +114,30 @@ class Target:
         return cls((TargetNote(clip, midi, seconds, velocity),))
 
     @classmethod
-    def from_recording(cls, audio: np.ndarray) -> Target:
-        """The main note of a mono 44.1 kHz recording (``zoo.notes.prepare_note_clip``): its 2 s clip, its
-        pitch, and the time it sounds before the next note or its fall 40 dB under its peak as the time the
-        key was held. Raises :class:`~zoo.errors.AudioDecodeError` for a silent recording."""
-        from zoo.notes import prepare_note_clip
+    def from_phrase(cls, audio: np.ndarray, phrase, n_notes: int = PROMINENT_NOTES) -> Target:
+        """The ``n_notes`` most prominent notes of a mono 44.1 kHz recording whose notes ``zoo.notes`` found
+        (``phrase``, a :class:`~zoo.notes.Phrase`): ``zoo.notes.note_clips``, in time order, each played at its
+        MIDI note, held length and velocity. Notes whose clip lasts under ``MIN_CLIP_SECONDS`` are left out when
+        a longer one exists; a clip shorter than 2048 samples is padded with silence. Raises
+        :class:`~zoo.errors.AudioDecodeError` when every note is too quiet to normalise."""
+        from zoo.errors import AudioDecodeError
+        from zoo.notes import note_clips
 
-        clip, note = prepare_note_clip(audio)
-        return cls((note_target(clip, note),))
+        clips = note_clips(audio, phrase, n_notes)
+        long_enough = [c for c in clips if c.clip.size >= MIN_CLIP_SECONDS * SAMPLE_RATE]
+        notes = []
+        for c in long_enough or clips:
+            clip = np.pad(c.clip, (0, max(0, MIN_CLIP_SAMPLES - c.clip.size)))
+            notes.append(TargetNote(clip, c.midi, max(MIN_NOTE_SECONDS, c.note_seconds), c.velocity))
+        if not notes:
+            raise AudioDecodeError("every note of the recording is too quiet to match")
+        return cls(tuple(notes))
 
+    @classmethod
+    def from_recording(cls, audio: np.ndarray, n_notes: int = PROMINENT_NOTES) -> Target:
+        """:meth:`from_phrase` of the notes ``zoo.notes.find_phrase`` finds in a mono 44.1 kHz recording.
+        Raises :class:`~zoo.errors.AudioDecodeError` for a silent recording."""
+        from zoo.notes import find_phrase
 
-def note_target(clip: np.ndarray, note, velocity: float = DEFAULT_VELOCITY) -> TargetNote:
-    """A :class:`TargetNote` from a clip cut by ``zoo.notes`` (at its recorded level, or already normalised) and
-    its :class:`~zoo.notes.Note`."""
-    held = max(MIN_NOTE_SECONDS, (note.end_sample - note.onset_sample) / note.sample_rate)
-    return TargetNote(normalize_loudness(clip), note.midi, held, velocity)
+        audio = np.asarray(audio, dtype=np.float32)
+        return cls.from_phrase(audio, find_phrase(audio), n_notes)

@@ -51,6 +51,7 @@ class VitalRenderer:
         self._synth = _new_synth()
         self._controls: dict[str, Any] = {}
         self._base_loaded = False
+        self._extra_set: set[str] = set()  # controls outside the spec set on the loaded base
 
     @property
     def synth(self) -> Any:
@@ -71,6 +72,7 @@ class VitalRenderer:
         if not self._base_loaded:
             self._load(self._base_json, "the base preset")
             self._base_loaded = True
+            self._extra_set = set()
 
     def _render(self, note: int, velocity: float, note_seconds: float, render_seconds: float) -> np.ndarray:
         if not 0 <= int(note) <= 127:
@@ -124,12 +126,22 @@ class VitalRenderer:
             self._base_loaded = False
         self._base_source = preset
 
-    def set_vector(self, continuous: np.ndarray, categorical: np.ndarray) -> None:
-        """Put the synth in the state of ``preset_from_vector(continuous, categorical)``."""
+    def set_vector(
+        self, continuous: np.ndarray, categorical: np.ndarray, extra: dict[str, float] | None = None
+    ) -> None:
+        """Put the synth in the state of ``preset_from_vector(continuous, categorical)`` on the current base;
+        ``extra``: raw values of controls outside the spec to set too (by Vital name). Extra controls an
+        earlier call set and this one does not are put back to the base's values."""
         values = controls_from_vector(continuous, categorical, self.spec)
         self._ensure_base()
+        if self._extra_set - set(extra or ()):
+            settings = json.loads(self._base_json)["settings"]
+            values |= {n: float(settings[n]) for n in self._extra_set - set(extra or ())}
+        values |= extra or {}
+        self._extra_set |= set(extra or ())  # tracked before setting: a failed set is put back next time
         for name, value in values.items():
             self._controls[name].set(value)
+        self._extra_set = set(extra or ())
 
     def render_vector(
         self,

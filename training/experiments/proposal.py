@@ -57,6 +57,7 @@ CONFIGS: dict[str, Ablation] = {
     "prior-mixture": Ablation("0.4,0.4,0.2", freeze_early=True, about="prior broad 0.4, human 0.4, simple 0.2"),
     "augment": Ablation("broad", freeze_early=True, augment=ALL_AUGMENTATIONS, about="waveform augmentations"),
     "vary-notes": Ablation("broad", vary_notes=True, freeze_early=True, about="velocity and note length drawn"),
+    "all": Ablation("0.4,0.4,0.2", vary_notes=True, augment=ALL_AUGMENTATIONS, about="every change together (after)"),
 }
 
 

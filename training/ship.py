@@ -138,16 +138,41 @@ def _dataset_facts(data: str | None) -> dict[str, Any]:
     return {**facts, "n_presets": presets, "n_clips": rows}
 
 
+def _generate_command(facts: dict[str, Any], seed: int) -> str | None:
+    """The ``zoo data generate`` command that makes the dataset again (None when its facts are unknown)."""
+    if not facts.get("n_presets") or not facts.get("path") or "prior" not in facts:
+        return None
+    prior = facts["prior"]
+    weights = ",".join(f"{prior.get(k, 0):g}" for k in ("broad", "human", "simple"))
+    notes = ",".join(str(n) for n in facts.get("notes", []))
+    command = f"zoo data generate --n-presets {facts['n_presets']} --out {facts['path']} --prior {weights}"
+    command += f" --notes {notes} --seed {seed} --workers 2" + (" --vary-notes" if facts.get("vary_notes") else "")
+    return command
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (a card names no local folders)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def provenance(checkpoint: Path, ckpt: dict[str, Any], out: Path) -> dict[str, Any]:
     """How a shipped bundle was made: the commands, the training configuration, the data."""
     cfg = ckpt.get("train_config", {})
     keys = ("epochs", "batch_size", "lr", "warmup_epochs", "augment", "recipe", "seed", "val_fraction", "data")
+    data = _dataset_facts(cfg.get("data"))
+    generate = None if cfg.get("recipe") else _generate_command(data, seed=0)
+    target = "" if out.resolve() == (WEIGHTS_DIR / ckpt["model_name"]).resolve() else f" --out {_shown_path(out)}"
+    export = f"zoo export {_shown_path(checkpoint)} --ship{target}"
+    steps = [c for c in (generate, _train_command(ckpt["model_name"], cfg), export) if c]
     return {
-        "command": f"{_train_command(ckpt['model_name'], cfg)} && zoo export {checkpoint} --ship --out {out}",
+        "command": " && ".join(steps),
         "train_config": {k: cfg.get(k) for k in keys}
         | {"model_overrides": {k: v for k, v in cfg.get("model_overrides", {}).items()}},
         "epochs_run": int(ckpt.get("epoch", 0)) + 1,
-        "data": _dataset_facts(cfg.get("data")),
+        "data": data,
     }
 
 
@@ -163,7 +188,8 @@ def _evaluation(bundle: Path, data: str | None, work: Path, progress: bool) -> d
             continue
         data_path = data if data and Path(data).exists() else None
         report = evaluate_presets(bundle, presets, work / name, data=data_path, progress=progress)
-        methods = {m: {"mean": v["mean"], "median": v["median"]} for m, v in report["audio"].items() if "mean" in v}
+        rows = {m: v for m, v in report["audio"].items() if isinstance(v, dict) and "mean" in v}  # not the counts
+        methods = {m: {"mean": v["mean"], "median": v["median"]} for m, v in rows.items()}
         scores[Path(name).stem] = {
             "presets": "shared/presets/" + name,
             "notes": report["notes"],

@@ -128,10 +128,13 @@ def test_serve_refuses_bad_options_in_one_line(untrained_artifact, tmp_path, mon
 
     from zoo.cli import app
 
+    import zoo.weights
+
     runner = CliRunner()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(zoo.weights, "WEIGHTS_DIR", tmp_path / "nothing-shipped")
     cases = [
-        ([], "zoo export"),  # no artifacts/ here
+        ([], "zoo export"),  # no artifacts/ here and no shipped model
         ([str(tmp_path)], "not an artifact bundle"),
         ([str(untrained_artifact.path), "--port", "80"], "`--port`"),
         ([str(untrained_artifact.path), "--host", "10.0.0.1"], "`--host`"),

@@ -126,9 +126,8 @@ def test_recording_checks():
 def test_serve_refuses_bad_options_in_one_line(untrained_artifact, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from zoo.cli import app
-
     import zoo.weights
+    from zoo.cli import app
 
     runner = CliRunner()
     monkeypatch.chdir(tmp_path)

@@ -10,6 +10,7 @@ from training.data import schema  # noqa: E402
 from training.data.generate import _create_partial, _run_attrs, generate_dataset, partial_path  # noqa: E402
 from training.data.render_job import PresetRenderJob, RenderSettings, render_isolated  # noqa: E402
 from zoo.vital import tier1_spec  # noqa: E402
+from zoo.vital.sampler import PriorMix  # noqa: E402
 
 N_PRESETS, NOTES, SEED = 6, (60,), 7
 ROWS = (schema.CONTINUOUS, schema.CATEGORICAL, schema.PRESET_HASH, schema.PRESET_INDEX, schema.AUDIO)
@@ -53,7 +54,7 @@ def test_two_workers_give_the_same_parameters_and_audio_as_one(one_worker, tmp_p
 def test_resume_from_a_partial_file_with_nothing_committed(one_worker, tmp_path):
     """A run killed before its first commit leaves the empty partial file: --resume starts from it."""
     out = tmp_path / "r.h5"
-    _create_partial(partial_path(out), tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1)))
+    _create_partial(partial_path(out), tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1), PriorMix(), False))
     report = generate_dataset(out, N_PRESETS, seed=SEED, notes=NOTES, resume=True, progress=False)
     assert report.complete and report.restarted is None and not partial_path(out).exists()
     _assert_same(one_worker, _rows(out))
@@ -65,7 +66,7 @@ def test_an_unreadable_partial_file_is_started_over(one_worker, tmp_path, damage
     left: 'bad object header version number') is started over, and the report says so."""
     out = tmp_path / "r.h5"
     partial = partial_path(out)
-    _create_partial(partial, tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1)))
+    _create_partial(partial, tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1), PriorMix(), False))
     data = partial.read_bytes()
     partial.write_bytes({"cut to 1 kB": data[:1024], "garbage": b"\x89HDF\r\n" + b"x" * 5000, "empty": b""}[damage])
     with pytest.raises(Exception, match="--resume"):
@@ -78,7 +79,7 @@ def test_an_unreadable_partial_file_is_started_over(one_worker, tmp_path, damage
 def test_a_partial_file_whose_rows_disagree_with_its_counters_is_started_over(one_worker, tmp_path):
     out = tmp_path / "r.h5"
     partial = partial_path(out)
-    _create_partial(partial, tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1)))
+    _create_partial(partial, tier1_spec(), _run_attrs(SEED, N_PRESETS, NOTES, (0, 1), PriorMix(), False))
     with h5py.File(partial, "r+") as f:  # counters committed, rows not: two presets "done", no rows
         f.attrs["n_presets_done"] = 2
         f.attrs["n_rows"] = 2

@@ -4,7 +4,9 @@
 2. One discrete step, when the budget is large enough for it to pay: each on/off switch of the start
    flipped once; the best flip replaces the start if it is closer.
 3. CMA-ES (``cma``) searches the start's continuous vector within [0, 1], over the parameters that are
-   audible in it (a parameter whose module switch is off has no effect on the sound), with the start's
+   audible in it (a parameter whose module switch is off has no effect on the sound) except oscillator 1's
+   transpose and tune (``PITCH_PARAMETERS``: the note's pitch is known, and one step of 0.1 moves a transpose
+   by ~10 semitones: a preset at another pitch could win by the distance's render noise), with the start's
    categorical parameters; with ``extra_controls``, also the start's extra controls (a wavetable's sweep
    time and depth) as more dimensions within their ranges. Population 6, step size 0.1: chosen at equal
    render budgets on the calibration presets (``benchmarks/results/search/tuning.md``).
@@ -39,6 +41,7 @@ warnings.filterwarnings("ignore", module="cma")
 # The switch flips pay from about 50 renders on and cost below (benchmarks/results/search/tuning.md): they run
 # when the budget left holds this many times their own renders.
 FLIP_BUDGET_FACTOR = 4  # flat-fitness and boundary notes: the search handles both
+PITCH_PARAMETERS = ("osc_1_transpose", "osc_1_tune")  # never searched: see the module docstring
 
 
 @dataclass(frozen=True)
@@ -166,12 +169,13 @@ class _Run:
 
 
 def searched_parameters(candidate: Candidate, spec: VitalParamSpec, audible_only: bool = True) -> np.ndarray:
-    """Indices of the continuous parameters the search moves: all, or those audible in ``candidate``."""
+    """Indices of the continuous parameters the search moves: all, or those audible in ``candidate``; never
+    ``PITCH_PARAMETERS`` (the start sets the pitch)."""
     gates = np.array(spec.continuous_gate_ids())
-    if not audible_only:
-        return np.arange(spec.n_continuous)
     on = np.concatenate([candidate.categorical, [1]])[gates]  # gate -1 (always heard) reads the appended 1
-    return np.flatnonzero(on == 1)
+    moved = np.ones(spec.n_continuous, dtype=bool) if not audible_only else on == 1
+    moved &= ~np.isin(np.array(spec.continuous_names), PITCH_PARAMETERS)
+    return np.flatnonzero(moved)
 
 
 def run_search(

@@ -173,7 +173,7 @@ def waveform_graph(
         loudness={"target_rms_db": TARGET_RMS_DB, "peak": PEAK_LIMIT},
         preprocessing=(
             "none required: loudness normalisation (-20 dBFS RMS, 0.99 peak) and the log-mel front end are in the "
-            "graph; the server feeds it the main note's 2 s window as recorded (zoo.notes.cut_note_clip)"
+            "graph; the server feeds it the main note's 2 s window as recorded (zoo.notes.cut_phrase_clip)"
         ),
     )
     source = (

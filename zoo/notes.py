@@ -634,12 +634,6 @@ def cut_phrase_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[
     return clip, phrase
 
 
-def cut_note_clip(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Note]:
-    """:func:`cut_phrase_clip` keeping only the main note: (its 2 s clip at its recorded level, the note)."""
-    clip, phrase = cut_phrase_clip(audio, sample_rate)
-    return clip, phrase.main
-
-
 def prepare_phrase(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, Phrase]:
     """A mono 44.1 kHz recording -> (the loudness-normalised 2 s clip of its main note, every note found): the
     clip the training data holds, for eager models and tools. Raises :class:`AudioDecodeError` for a silent

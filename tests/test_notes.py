@@ -244,3 +244,40 @@ def test_a_noisy_attack_is_part_of_the_note_it_starts():
     notes = find_notes(x)
     assert [n.midi for n in notes] == [62, 57, 65]
     assert [n.onset_seconds for n in notes] == pytest.approx([0.3, 1.0, 1.7], abs=ONSET_TOLERANCE_S)
+
+
+def _unison_saw(midi: int, hold: float, release: float, attack: float, cents: tuple[int, ...]) -> np.ndarray:
+    """:func:`_saw_note` with detuned unison voices (a supersaw, strings): their beating blurs YIN's period."""
+    rng = np.random.default_rng(midi)
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    t = np.arange(int((hold + release) * SR)) / SR
+    wave = np.zeros(len(t))
+    for c in cents:
+        f, phase = f0 * 2 ** (c / 1200), rng.uniform(0, 2 * np.pi)
+        wave += sum(np.sin(2 * np.pi * k * f * t + k * phase) / k for k in range(1, int(SR / 2 / f))) / len(cents)
+    env = np.interp(t, [0, attack, hold, hold + release], [0, 1, 1, 0])
+    return (0.2 * wave * env).astype(np.float32)
+
+
+@pytest.mark.parametrize("release", [0.8, 1.5])
+def test_legato_pad_notes_are_found_by_their_change_of_pitch(release):
+    """Slow-attack unison notes each held until the next starts, over the last one's long release: neither the
+    level nor the spectral flux marks the changes, the pitch does. Every note, at its pitch, near its start."""
+    played = [(0.3, 55), (1.0, 59), (1.7, 62), (2.4, 57), (3.1, 60)]
+    x = np.zeros(int(5.5 * SR), np.float32)
+    for start, midi in played:
+        note = _unison_saw(midi, hold=0.7, release=release, attack=0.4, cents=(-12, 0, 12))
+        x[int(start * SR) : int(start * SR) + len(note)] += note
+    notes = find_notes(x)
+    assert [n.midi for n in notes] == [m for _, m in played]
+    assert [n.onset_seconds for n in notes] == pytest.approx([s for s, _ in played], abs=0.05)
+
+
+def test_a_gated_supersaw_is_one_note():
+    """A square amplitude LFO (8 per second, 26 dB deep) on one held five-voice supersaw: YIN cannot read the
+    fragments, the harmonic-sum pitch holds across them: one note, not 16."""
+    t = np.arange(int(2.2 * SR)) / SR
+    gate = np.where((t * 8.0) % 1.0 < 0.5, 1.0, 0.05)
+    note = _unison_saw(45, hold=2.0, release=0.2, attack=0.01, cents=(-25, -12, 0, 12, 25))
+    x = np.concatenate([np.zeros(SR // 4, np.float32), note * gate.astype(np.float32)])
+    assert [(n.midi, round(n.onset_seconds, 2)) for n in find_notes(x)] == [(45, 0.25)]

@@ -7,11 +7,15 @@ at sample 0 and last 2 s, so before a model sees a recording:
 1. **Onsets.** A 2048-point STFT (hop 512, ~11.6 ms) gives the spectral flux (sum of the positive change of
    the log-compressed magnitude between frames). Peaks of the flux above a moving median threshold are
    onsets, at least 50 ms apart; the first frame where the level rises out of silence is one too.
-   Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it.
+   Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it. A legato change
+   between slow-attack notes barely moves the flux, so a frame-wise harmonic-sum pitch (4096-point spectrum)
+   adds an onset where it moves to another semitone and holds it for 100 ms with no onset between, placed
+   where the salience of the new pitch began to rise.
 2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
-   peak). Consecutive segments at the same pitch with no silence between them are one note (tremolo and
-   wobble make flux peaks too); so is a segment that adds far less than was sounding (the click of a
-   release) and one that repeats an earlier note quieter at the delay of an echo effect. A note's
+   peak). Consecutive segments at the same pitch (YIN's, or the harmonic-sum pitch they hold) with no
+   silence between them are one note (tremolo, gating and wobble make flux peaks too); so is a segment
+   that adds far less than was sounding (the click of a release) and one that repeats an earlier note
+   quieter at the delay of an echo effect. A note's
    prominence is its summed frame RMS over its first 2 s: longer and louder notes win; the most
    prominent is the main note.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
@@ -19,7 +23,8 @@ at sample 0 and last 2 s, so before a model sees a recording:
    (after a 30 ms attack, up to 1 s): the semitone most voiced frames fall in is the note (a pitch bend
    at the attack or a slide does not move it), refined by the median of those frames. Under the tail of
    the previous note YIN hears a mix (the previous pitch, or a sub-harmonic of both), so there the pitch
-   of what the onset added to a 4096-point spectrum (harmonic sum) decides which frames count. Unpitched
+   of what the onset added to a 4096-point spectrum (harmonic sum) decides which frames count; a note
+   found by its change of pitch takes that pitch when YIN hears another. Unpitched
    sounds (noise, drums) are reported as ``pitched=False`` with the nearest MIDI note of the best guess.
 4. **Held length and velocity.** A note is held (``off_sample``, ``duration_seconds``) until its last frame
    within ``HELD_RANGE_DB`` (3 dB) of its own peak level (the previous note's tail discounted), or until
@@ -43,6 +48,8 @@ most prominent notes' clips for matching a preset note by note.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -81,10 +88,16 @@ PROMINENT_NOTES = 4
 CLIP_TAIL_SECONDS = 1.0  # release kept after a note's held part in its matching clip
 CLIP_MAX_SECONDS = 4.0
 ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of MIDI 24 stay apart)
+HARMONIC_MIDI = np.arange(24 * 4, 108 * 4 + 1) / 4  # harmonic-sum pitch candidates, a quarter semitone apart
+HARMONICS = 20
 NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
 ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
 MIN_ECHO_S = 0.08
 ATTACK_FRAGMENT_S = 0.1
+PITCH_RUN_S = 0.1  # a pitch held this long after another one is a note (see _pitch_changes)
+PITCH_SETTLE_S = 0.15  # a pitch change this soon after an onset is the attack settling
+PITCH_REACH_S = 0.6  # how far before a pitch change its note may start
+HELD_PITCH_RANGE_DB = 10.0  # frames this close to a segment's peak say which pitch it holds
 UNDER_RANGE_DB = 20.0  # a sound this close to a new note's level at its onset makes YIN read a mix
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -385,7 +398,22 @@ def _echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> set[int]:
     return {j for j, g in pairs if abs(g - delay) <= 2}
 
 
-def _note_starts(segments: list[tuple[int, int]], heard: list[_Heard]) -> list[int]:
+def _attack_of_next(segments: list[tuple[int, int]], heard: list[_Heard], i: int) -> bool:
+    """Whether segment ``i`` is a short unpitched burst running into a pitched segment: the noise of that
+    note's attack (:func:`_join_attacks`), whatever the tail of the note before sounds like under it."""
+    start, end = segments[i]
+    return (
+        end - start <= round(ATTACK_FRAGMENT_S * SAMPLE_RATE / HOP)
+        and not heard[i].pitched
+        and i + 1 < len(segments)
+        and heard[i + 1].pitched
+        and end >= segments[i + 1][0]
+    )
+
+
+def _note_starts(
+    segments: list[tuple[int, int]], heard: list[_Heard], semitones: list[int], by_pitch: list[bool]
+) -> list[int]:
     """Indices of the segments that start a note; the others continue the note before them because they:
 
     - go on at its pitch (within half a semitone) with no silence between them: amplitude LFOs (tremolo,
@@ -393,14 +421,23 @@ def _note_starts(segments: list[tuple[int, int]], heard: list[_Heard]) -> list[i
       one of them would leave the model a fragment. The price: a note re-struck at the same pitch stays
       part of the first strike;
     - or add far less than was sounding (``UNDER_RANGE_DB``), or less and nothing harmonic, with no silence
-      between them: the click of a note's release (a note-off), whose spectral flux looks like an onset's;
-    - or are echoes of an earlier note (:func:`_echoes`)."""
+      between them: the click of a note's release (a note-off), whose spectral flux looks like an onset's
+      (not a segment a change of pitch started, ``by_pitch``: there a new note rises under the last one);
+    - or are echoes of an earlier note (:func:`_echoes`).
+
+    ``semitones`` are the segments' held harmonic-sum pitches (:func:`_track_semitone`, -1 for none): a
+    segment at the note's one continues it too, unless YIN hears another pitch or it is the attack of the
+    next note; a gated or filter-swept note whose fragments YIN cannot read stays one note."""
     echoes = _echoes(segments, heard)
     starts = [0]
     for i in range(1, len(segments)):
         a, b = heard[starts[-1]], heard[i]
         same_pitch = a.pitched and b.pitched and abs(12 * math.log2(a.hz / b.hz)) < 0.5
+        held = semitones[starts[-1]]
+        heard_other = b.pitched and abs(69 + 12 * math.log2(b.hz / 440.0) - held) >= 0.5
+        same_pitch |= held >= 0 and semitones[i] == held and not heard_other and not _attack_of_next(segments, heard, i)
         release = b.own_db < b.under_db - UNDER_RANGE_DB or (b.share < NOTE_OFF_SHARE and b.own_db < b.under_db)
+        release &= not by_pitch[i]
         if i not in echoes and not ((same_pitch or release) and segments[i - 1][1] >= segments[i][0]):
             starts.append(i)
     return starts
@@ -439,20 +476,15 @@ def _grown_spectrum(audio: np.ndarray, level: np.ndarray, start: int, end: int) 
 
 def _harmonic_pitch(magnitude: np.ndarray) -> tuple[float, float]:
     """(f0 in Hz, share of the magnitude within a bin of its harmonics) of the candidate whose harmonics
-    collect the most of ``magnitude`` (an ONSET_FFT-point spectrum, read between bins by linear
-    interpolation): harmonic sum with weights 0.84^(h-1), up to 20 harmonics, over candidates a quarter
-    semitone apart from MIDI 24 to 108. The decaying weights make the true f0 beat its sub-octave, which
-    collects only every other harmonic."""
-    bin_hz = SAMPLE_RATE / ONSET_FFT
-    candidates = 440.0 * 2 ** ((np.arange(24 * 4, 108 * 4 + 1) / 4 - 69) / 12)  # (C,)
-    h = np.arange(1, 21)
-    position = candidates[:, None] * h[None, :] / bin_hz  # (C, 20) fractional bins
-    valid = position < len(magnitude) - 1
-    value = np.interp(np.where(valid, position, 0.0), np.arange(len(magnitude)), magnitude)
-    best = int(np.argmax((np.where(valid, value, 0.0) * 0.84 ** (h - 1)).sum(axis=1)))
-    on = np.rint(position[best][valid[best]]).astype(int)
+    collect the most of ``magnitude`` (an ONSET_FFT-point spectrum; the harmonic sum of
+    :func:`_harmonic_weights`). The decaying weights make the true f0 beat its sub-octave, which collects
+    only every other harmonic."""
+    best = int(np.argmax(_harmonic_weights() @ magnitude))
+    f0 = float(440.0 * 2 ** ((HARMONIC_MIDI[best] - 69) / 12))
+    position = f0 * np.arange(1, HARMONICS + 1) * ONSET_FFT / SAMPLE_RATE
+    on = np.rint(position[position < len(magnitude) - 1]).astype(int)
     near = np.unique(np.clip(np.concatenate([on - 1, on, on + 1]), 0, len(magnitude) - 1))
-    return float(candidates[best]), float(np.sum(magnitude[near])) / (float(np.sum(magnitude)) + 1e-20)
+    return f0, float(np.sum(magnitude[near])) / (float(np.sum(magnitude)) + 1e-20)
 
 
 def _reads_a_mix(hz: float, added: float, previous_hz: float | None) -> bool:
@@ -501,6 +533,102 @@ def _note_pitch(
     return heard._replace(hz=added, pitched=share >= 0.4, confidence=share * 0.5)
 
 
+@functools.lru_cache(maxsize=1)
+def _harmonic_weights() -> np.ndarray:
+    """(C, ONSET_FFT // 2 + 1) harmonic-sum weights: candidate c (``HARMONIC_MIDI``: a quarter semitone apart,
+    MIDI 24 to 108) collects its harmonics h = 1..20 below the top bin with weight 0.84^(h-1), each read
+    between bins by linear interpolation."""
+    bins = ONSET_FFT // 2 + 1
+    hz = 440.0 * 2 ** ((HARMONIC_MIDI - 69) / 12)
+    position = hz[:, None] * np.arange(1, HARMONICS + 1)[None, :] * ONSET_FFT / SAMPLE_RATE  # (C, H) bins
+    weight = np.broadcast_to(0.84 ** np.arange(HARMONICS), position.shape)
+    rows = np.broadcast_to(np.arange(len(hz))[:, None], position.shape)
+    keep = position < bins - 1
+    lo = np.floor(position[keep]).astype(int)
+    frac = position[keep] - lo
+    w = np.zeros((len(hz), bins))
+    np.add.at(w, (rows[keep], lo), weight[keep] * (1 - frac))
+    np.add.at(w, (rows[keep], lo + 1), weight[keep] * frac)
+    return w
+
+
+def _harmonic_track(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise harmonic-sum pitch on the note-finding frames (frame t centred on sample t * HOP): (the MIDI
+    pitch of the candidate whose harmonics collect the most of the square-rooted magnitude of an
+    ``ONSET_FFT``-point spectrum (T,), every candidate's salience (T, C))."""
+    n_frames = len(audio) // HOP + 1
+    x = np.pad(np.asarray(audio, dtype=np.float32), (ONSET_FFT // 2, ONSET_FFT // 2 + HOP))
+    window = np.hanning(ONSET_FFT).astype(np.float32)
+    weights = _harmonic_weights().T.astype(np.float32)
+    salience = np.empty((n_frames, weights.shape[1]), dtype=np.float32)
+    for b in range(0, n_frames, 256):
+        frames = np.lib.stride_tricks.sliding_window_view(x, ONSET_FFT)[::HOP][b : min(n_frames, b + 256)]
+        salience[b : b + len(frames)] = np.sqrt(np.abs(np.fft.rfft(frames * window, axis=1))) @ weights
+    return HARMONIC_MIDI[np.argmax(salience, axis=1)], salience
+
+
+def _pitch_runs(track: np.ndarray, level: np.ndarray, min_run: int) -> list[tuple[int, int, int]]:
+    """(start, end, semitone) of the runs of sounding frames where the harmonic-sum pitch holds one semitone for
+    at least ``min_run`` frames. A short run (under twice ``min_run``) between two at one semitone is absorbed
+    into them: vibrato, a trill, or the previous note's release showing through a slow attack."""
+    sounding = level > max(level.max() - ACTIVE_RANGE_DB, SILENCE_RMS_DB)
+    semis = np.where(sounding, np.rint(track), -1).astype(int)
+    edges = np.flatnonzero(np.diff(semis) != 0) + 1
+    runs: list[tuple[int, int, int]] = []
+    for a, b in zip(np.r_[0, edges], np.r_[edges, len(semis)], strict=True):
+        run = (int(a), int(b), int(semis[a]))
+        if run[2] < 0 or b - a < min_run:
+            continue
+        if len(runs) >= 2 and runs[-2][2] == run[2] and runs[-1][1] - runs[-1][0] < 2 * min_run:
+            runs.pop()
+        if runs and runs[-1][2] == run[2]:
+            run = (runs.pop()[0], run[1], run[2])
+        runs.append(run)
+    return runs
+
+
+def _pitch_changes(track: np.ndarray, salience: np.ndarray, level: np.ndarray, onsets: list[int]) -> dict[int, int]:
+    """Onsets the spectral flux missed: where the harmonic-sum pitch moves to another semitone and holds it.
+
+    A legato change between slow-attack notes (a pad, strings) barely moves the level or the flux. A run of at
+    least ``PITCH_RUN_S`` at one semitone (:func:`_pitch_runs`) after a run at another, with no onset between
+    them nor just before (``PITCH_SETTLE_S``: a note's pitch settling after its attack), starts a note. It starts
+    where the salience of its pitch last sat near its floor before rising to the run, at most ``PITCH_REACH_S``
+    before the run and not before the run before it. Returns {onset frame: the run's semitone}."""
+    min_run = max(2, round(PITCH_RUN_S * SAMPLE_RATE / HOP))
+    gap = max(1, round(MIN_ONSET_GAP_S * SAMPLE_RATE / HOP))
+    settle, reach = round(PITCH_SETTLE_S * SAMPLE_RATE / HOP), round(PITCH_REACH_S * SAMPLE_RATE / HOP)
+    marks = np.asarray(onsets, dtype=int)
+    runs = _pitch_runs(track, level, min_run)
+    out: dict[int, int] = {}
+    for (a0, b0, _), (a1, _, s1) in itertools.pairwise(runs):  # consecutive runs differ in pitch
+        if len(marks) and np.any((marks >= b0 - gap) & (marks <= a1 + gap)):
+            continue  # the flux found this change
+        if len(marks) and np.any((marks <= a1) & (marks > a1 - settle)):
+            continue
+        lo = max(a0 + 1, a1 - reach, int(marks[marks < a1].max()) + gap if np.any(marks < a1) else 0)
+        column = int(np.argmin(np.abs(HARMONIC_MIDI - s1)))
+        rising = np.convolve(salience[:, column], np.ones(3) / 3, mode="same")[lo : a1 + 1]
+        if len(rising) == 0:
+            continue
+        floor = float(rising.min())
+        t = lo + int(np.flatnonzero(rising <= floor + 0.1 * (float(rising[-1]) - floor))[-1])
+        if (not out or t - max(out) >= gap) and not (len(marks) and np.min(np.abs(marks - t)) < gap):
+            out[t] = s1
+    return out
+
+
+def _track_semitone(track: np.ndarray, level: np.ndarray, start: int, end: int) -> int:
+    """The semitone the harmonic-sum pitch holds longest over a segment's sustained part (its frames within
+    ``HELD_PITCH_RANGE_DB`` of its peak), -1 without one held at least half of them."""
+    lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
+    hi = max(lo + 1, min(end, lo + round(PITCH_SPAN_S * SAMPLE_RATE / HOP)))
+    seg = level[lo:hi]
+    semis = np.rint(track[lo:hi][seg > seg.max() - HELD_PITCH_RANGE_DB]).astype(int)
+    values, counts = np.unique(semis, return_counts=True)
+    return int(values[np.argmax(counts)]) if counts.max() * 2 >= len(semis) else -1
+
+
 def _velocity(own_db: float, loudest_db: float) -> float:
     """Velocity of a note ``loudest_db - own_db`` dB under the phrase's loudest: Vital's curve inverted."""
     return float(max(MIN_VELOCITY, DEFAULT_VELOCITY * 10 ** ((own_db - loudest_db) / VELOCITY_DB_PER_DECADE)))
@@ -516,12 +644,21 @@ def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np
     if level.max() < SILENCE_RMS_DB:
         raise AudioDecodeError(f"the audio is silent (loudest frame {level.max():.1f} dBFS)")
     f0, aperiodicity = yin(audio)
-    segments = _segments(_pick_onsets(flux, level), level)
+    onsets = _pick_onsets(flux, level)
+    track, salience = _harmonic_track(audio)
+    changes = _pitch_changes(track, salience, level, onsets)
+    segments = _segments(sorted(set(onsets) | set(changes)), level)
+    semitones = [changes.get(s, _track_semitone(track, level, s, e)) for s, e in segments]
+    by_pitch = [s in changes for s, _ in segments]
     heard: list[_Heard] = []
-    for s, e in segments:
+    for (s, e), semitone, changed in zip(segments, semitones, by_pitch, strict=True):
         previous = heard[-1].hz if heard and heard[-1].pitched else None
-        heard.append(_note_pitch(audio, level, (f0, aperiodicity), s, e, previous))
-    starts = _note_starts(segments, heard)
+        h = _note_pitch(audio, level, (f0, aperiodicity), s, e, previous)
+        if changed and semitone >= 0 and not (h.pitched and abs(69 + 12 * math.log2(h.hz / 440.0) - semitone) < 0.5):
+            # A new note rising under the last one: YIN reads the mix, the change of pitch found the note.
+            h = h._replace(hz=440.0 * 2 ** ((semitone - 69) / 12), pitched=True, confidence=0.5)
+        heard.append(h)
+    starts = _note_starts(segments, heard, semitones, by_pitch)
     ends = [segments[j - 1][1] for j in starts[1:]] + [segments[-1][1]]
     notes = [(segments[i][0], e) for i, e in zip(starts, ends, strict=True)]
     return _join_attacks(notes, [heard[i] for i in starts]) + (level,)

@@ -58,6 +58,13 @@ CONFIGS: dict[str, Ablation] = {
     "augment": Ablation("broad", freeze_early=True, augment=ALL_AUGMENTATIONS, about="waveform augmentations"),
     "vary-notes": Ablation("broad", vary_notes=True, freeze_early=True, about="velocity and note length drawn"),
     "all": Ablation("0.4,0.4,0.2", vary_notes=True, augment=ALL_AUGMENTATIONS, about="every change together (after)"),
+    "all-frozen": Ablation(
+        "0.4,0.4,0.2",
+        vary_notes=True,
+        freeze_early=True,
+        augment=ALL_AUGMENTATIONS,
+        about="every change but conv1..layer2 frozen (what training every layer adds on top)",
+    ),
 }
 
 

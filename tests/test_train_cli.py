@@ -31,3 +31,20 @@ def test_init_from_a_missing_file_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert "`--init-from`" in result.output and "no such checkpoint file" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "runs").exists()
+
+
+def test_a_recipe_that_starts_from_another_names_the_run_to_train_first(tmp_path):
+    """`--recipe large` starts from the shipped recipe's run; without it, one line says how to make it."""
+    result = CliRunner().invoke(app, ["train", "vital-resnet18", "--recipe", "large", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "zoo train vital-resnet18 --recipe shipped --run-name shipped" in result.output.replace("\n", "")
+
+
+def test_the_shipped_card_command_trains_the_run_a_recipe_starts_from_first():
+    from training.ship import _train_command
+
+    command = _train_command("vital-resnet18", {"recipe": "large"})
+    assert command == (
+        "zoo train vital-resnet18 --recipe shipped --run-name shipped && zoo train vital-resnet18 --recipe large"
+    )
+    assert _train_command("vital-resnet18", {"recipe": "shipped"}) == "zoo train vital-resnet18 --recipe shipped"

@@ -89,7 +89,7 @@ def train_cmd(
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
     recipe: Annotated[
         str | None,
-        typer.Option(help="A named dataset and schedule of the model's task (vital-resnet18: default, full)."),
+        typer.Option(help="A named dataset and schedule of the task (vital-resnet18: default, shipped, large)."),
     ] = None,
     augment: Annotated[
         str | None,
@@ -99,8 +99,6 @@ def train_cmd(
     """Train a registered model with the shared engine; checkpoints, metrics and plots go to the run folder."""
     if nproc < 1:
         raise ValueError("`--nproc` must be at least 1")
-    if init_from is not None and not init_from.is_file():
-        raise ValueError(f"`--init-from` {init_from}: no such checkpoint file")
     if nproc > 1 and int(os.environ.get("RANK", -1)) == -1:
         argv = [a for a in sys.argv[1:]]
         if "--nproc" in argv:
@@ -117,6 +115,9 @@ def train_cmd(
     task_cls = task_for_family(model_entry(name).family)
     chosen = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "warmup_epochs": warmup_epochs, "augment": augment}
     values = {**_recipe_defaults(task_cls, name, recipe), **{k: v for k, v in chosen.items() if v is not None}}
+    init_from = init_from or _recipe_start(task_cls, name, recipe, out)
+    if init_from is not None and not init_from.is_file():
+        raise ValueError(f"`--init-from` {init_from}: no such checkpoint file")
     cfg = TrainConfig(
         model=name,
         data=data,
@@ -149,6 +150,20 @@ def train_cmd(
             console.print("  zoo serve")
         else:
             console.print(f"  zoo export {run / 'best.pt'}")
+
+
+def _recipe_start(task_cls: type, name: str, recipe: str | None, out: Path) -> Path | None:
+    """The checkpoint a recipe starts from (the best of the run of the recipe it names), or None."""
+    start = getattr(getattr(task_cls, "recipes", {}).get(recipe), "start_from", None)
+    if start is None:
+        return None
+    path = out / name / start / "best.pt"
+    if not path.is_file():
+        raise ValueError(
+            f"the {recipe} recipe starts from the {start} recipe's run, {path}: train it first with "
+            f"`zoo train {name} --recipe {start} --run-name {start}` (or name a checkpoint with --init-from)"
+        )
+    return path
 
 
 def _recipe_defaults(task_cls: type, name: str, recipe: str | None) -> dict:

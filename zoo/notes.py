@@ -90,6 +90,7 @@ CLIP_MAX_SECONDS = 4.0
 ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of MIDI 24 stay apart)
 HARMONIC_MIDI = np.arange(24 * 4, 108 * 4 + 1) / 4  # harmonic-sum pitch candidates, a quarter semitone apart
 HARMONICS = 20
+HARMONIC_BINS = round(8000 * ONSET_FFT / SAMPLE_RATE)  # harmonics up to 8 kHz count in the harmonic sum
 NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
 ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
 MIN_ECHO_S = 0.08
@@ -479,7 +480,7 @@ def _harmonic_pitch(magnitude: np.ndarray) -> tuple[float, float]:
     collect the most of ``magnitude`` (an ONSET_FFT-point spectrum; the harmonic sum of
     :func:`_harmonic_weights`). The decaying weights make the true f0 beat its sub-octave, which collects
     only every other harmonic."""
-    best = int(np.argmax(_harmonic_weights() @ magnitude))
+    best = int(np.argmax(_harmonic_weights() @ magnitude[:HARMONIC_BINS]))
     f0 = float(440.0 * 2 ** ((HARMONIC_MIDI[best] - 69) / 12))
     position = f0 * np.arange(1, HARMONICS + 1) * ONSET_FFT / SAMPLE_RATE
     on = np.rint(position[position < len(magnitude) - 1]).astype(int)
@@ -538,7 +539,7 @@ def _harmonic_weights() -> np.ndarray:
     """(C, ONSET_FFT // 2 + 1) harmonic-sum weights: candidate c (``HARMONIC_MIDI``: a quarter semitone apart,
     MIDI 24 to 108) collects its harmonics h = 1..20 below the top bin with weight 0.84^(h-1), each read
     between bins by linear interpolation."""
-    bins = ONSET_FFT // 2 + 1
+    bins = HARMONIC_BINS
     hz = 440.0 * 2 ** ((HARMONIC_MIDI - 69) / 12)
     position = hz[:, None] * np.arange(1, HARMONICS + 1)[None, :] * ONSET_FFT / SAMPLE_RATE  # (C, H) bins
     weight = np.broadcast_to(0.84 ** np.arange(HARMONICS), position.shape)
@@ -559,11 +560,13 @@ def _harmonic_track(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_frames = len(audio) // HOP + 1
     x = np.pad(np.asarray(audio, dtype=np.float32), (ONSET_FFT // 2, ONSET_FFT // 2 + HOP))
     window = np.hanning(ONSET_FFT).astype(np.float32)
-    weights = _harmonic_weights().T.astype(np.float32)
+    weights = torch.from_numpy(_harmonic_weights().T.astype(np.float32))
     salience = np.empty((n_frames, weights.shape[1]), dtype=np.float32)
     for b in range(0, n_frames, 256):
         frames = np.lib.stride_tricks.sliding_window_view(x, ONSET_FFT)[::HOP][b : min(n_frames, b + 256)]
-        salience[b : b + len(frames)] = np.sqrt(np.abs(np.fft.rfft(frames * window, axis=1))) @ weights
+        spectrum = np.sqrt(np.abs(np.fft.rfft(frames * window, axis=1)[:, :HARMONIC_BINS])).astype(np.float32)
+        # torch's matmul: numpy's BLAS threads would spin against torch's pool in the STFT that follows
+        salience[b : b + len(frames)] = (torch.from_numpy(spectrum) @ weights).numpy()
     return HARMONIC_MIDI[np.argmax(salience, axis=1)], salience
 
 

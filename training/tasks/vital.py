@@ -51,10 +51,10 @@ RECIPES: dict[str, Recipe] = {
     ),
     "large": Recipe(
         Path("data/vital-large.h5"), 7000, "0.4,0.4,0.2", True,
-        {"epochs": 3, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "augment": ["all"],
+        {"epochs": 2, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1, "augment": ["all"],
          "model_overrides": {"freeze_early": True}},
-        "7000 presets x 3 notes (21,000 clips) like the shipped recipe's, 3 epochs from the shipped recipe's run with "
-        "conv1..layer2 kept as it trained them (8x faster): about 1.5 hours on two CPU cores with the dataset",
+        "7000 presets x 3 notes (21,000 clips) like the shipped recipe's, 2 epochs from the shipped recipe's run with "
+        "conv1..layer2 kept as it trained them (4x faster): about 1.5 hours on two CPU cores with the dataset",
         start_from="shipped",
     ),
 }  # fmt: skip

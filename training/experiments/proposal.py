@@ -43,6 +43,7 @@ class Ablation:
     freeze_early: bool = False
     augment: tuple[str, ...] = ()
     about: str = ""
+    recipe: str | None = None  # trained by `zoo train vital-resnet18 --recipe <recipe>` (its dataset), only scored here
 
     @property
     def dataset(self) -> str:
@@ -58,6 +59,14 @@ CONFIGS: dict[str, Ablation] = {
     "augment": Ablation("broad", freeze_early=True, augment=ALL_AUGMENTATIONS, about="waveform augmentations"),
     "vary-notes": Ablation("broad", vary_notes=True, freeze_early=True, about="velocity and note length drawn"),
     "all": Ablation("0.4,0.4,0.2", vary_notes=True, augment=ALL_AUGMENTATIONS, about="every change together (after)"),
+    "large": Ablation(
+        "0.4,0.4,0.2",
+        vary_notes=True,
+        freeze_early=True,
+        augment=ALL_AUGMENTATIONS,
+        about="the large recipe: 7000 presets x 3 notes, 2 epochs from `all`'s run, conv1..layer2 kept",
+        recipe="large",
+    ),
     "all-frozen": Ablation(
         "0.4,0.4,0.2",
         vary_notes=True,
@@ -112,11 +121,19 @@ def run_ablation(
     """Generate (if needed), train and score one configuration on ``presets``; with ``score_only``, score the
     configuration's finished run again (e.g. on the evaluation presets, once every decision is taken)."""
     from training.evaluate import evaluate_presets
+    from training.tasks.vital import RECIPES
 
     ab = CONFIGS[name]
+    if ab.recipe:  # trained elsewhere: its recipe's dataset and size
+        n_presets, epochs = RECIPES[ab.recipe].n_presets, RECIPES[ab.recipe].train["epochs"]
     result = AblationResult(name, asdict(ab), n_presets, epochs)
-    data = data_dir / f"{ab.dataset}-{n_presets}.h5"
+    data = RECIPES[ab.recipe].data if ab.recipe else data_dir / f"{ab.dataset}-{n_presets}.h5"
     run_dir = runs / "vital-resnet18" / name
+    if ab.recipe and not score_only:
+        raise ValueError(
+            f"{name} is trained by `zoo train vital-resnet18 --recipe {ab.recipe} --run-name {name} --out {runs}`; "
+            "score it here with --score-only"
+        )
     if not score_only:
         data, result.seconds["dataset"] = _dataset(ab, n_presets, data_dir)
         run_dir = _train(name, ab, data, epochs, runs, result)
@@ -178,9 +195,10 @@ def ablation_table(out: Path) -> str:
             gain = f"{g:+.3f} [{lo:+.3f}, {hi:+.3f}]"
         nn_text = f"{nn['mean']:.3f} / {nn['median']:.3f}" if nn.get("mean") is not None else ""
         rate = f"{r['samples_per_s']:.1f}" if r.get("samples_per_s") else ""
+        minutes = f"{r['seconds']['train'] / 60:.1f}" if "train" in r["seconds"] else ""
         lines.append(
             f"| {name} | {r['config'].get('about', '')} | {m['mean']:.3f} | {m['median']:.3f} | {nn_text} | {gain} | "
-            f"{rate} | {r['seconds'].get('train', 0) / 60:.1f} |"
+            f"{rate} | {minutes} |"
         )
     if reference is not None:
         lines += ["", "Baselines on the same clips (from the `today` run):", "", "| baseline | mean | median |"]

@@ -229,6 +229,9 @@ class Trainer:
             }
             if self.logger is not None:
                 self.logger.finish(summary)
+            # Every rank reaches the teardown together: a gloo rank that destroyed its process group while
+            # another was still writing its logs could abort ("terminate called without an active exception").
+            distributed.barrier(env)
             return summary
         finally:
             if self.logger is not None:

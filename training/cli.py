@@ -154,7 +154,9 @@ def train_cmd(
 
 def _recipe_start(task_cls: type, name: str, recipe: str | None, out: Path) -> Path | None:
     """The checkpoint a recipe starts from (the best of the run of the recipe it names), or None."""
-    start = getattr(getattr(task_cls, "recipes", {}).get(recipe), "start_from", None)
+    from training.tasks import recipe_start
+
+    start = recipe_start(task_cls, recipe)
     if start is None:
         return None
     path = out / name / start / "best.pt"

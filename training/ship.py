@@ -107,9 +107,12 @@ def half_parity(fp32: Path, fp16: Path, clips: np.ndarray) -> dict[str, Any]:
 
 
 def _train_command(name: str, cfg: dict[str, Any]) -> str:
+    from training.tasks import recipe_start, task_for_family
+    from zoo.registry import model_entry
+
     if cfg.get("recipe"):
         command = f"zoo train {name} --recipe {cfg['recipe']}"
-        start = _recipe_start(name, cfg["recipe"])
+        start = recipe_start(task_for_family(model_entry(name).family), cfg["recipe"])
         if start:  # the run it starts from comes first
             command = f"zoo train {name} --recipe {start} --run-name {start} && {command}"
     else:
@@ -120,15 +123,6 @@ def _train_command(name: str, cfg: dict[str, Any]) -> str:
         if cfg.get("augment"):
             command += f" --augment {','.join(cfg['augment'])}"
     return command + (f" --run-name {cfg['run_name']}" if cfg.get("run_name") else "")
-
-
-def _recipe_start(name: str, recipe: str) -> str | None:
-    """The recipe whose run ``recipe`` starts from (``Recipe.start_from``), if any."""
-    from training.tasks import task_for_family
-    from zoo.registry import model_entry
-
-    found = getattr(task_for_family(model_entry(name).family), "recipes", {}).get(recipe)
-    return getattr(found, "start_from", None)
 
 
 def _dataset_facts(data: str | None) -> dict[str, Any]:

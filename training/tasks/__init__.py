@@ -28,3 +28,8 @@ def task_for_family(family: str) -> type[Task]:
     if family not in _TASKS:
         raise ValueError(f"no training task for model family {family!r}; known: {', '.join(sorted(_TASKS))}")
     return _TASKS[family]
+
+
+def recipe_start(task_cls: type[Task], recipe: str | None) -> str | None:
+    """The recipe whose run a task's ``recipe`` starts from (its ``start_from``), or None."""
+    return getattr(getattr(task_cls, "recipes", {}).get(recipe), "start_from", None)

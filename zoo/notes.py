@@ -204,7 +204,17 @@ class _Heard(NamedTuple):
 
 def hz_to_midi(hz: float) -> int:
     """Nearest MIDI note of a frequency, clamped to 0..127."""
-    return int(min(127, max(0, round(69 + 12 * math.log2(hz / 440.0)))))
+    return int(min(127, max(0, round(_midi(hz)))))
+
+
+def _midi(hz: float) -> float:
+    """A frequency as a fractional MIDI pitch (A4 = 440 Hz = 69)."""
+    return 69 + 12 * math.log2(hz / 440.0)
+
+
+def _hz(midi):
+    """A (fractional) MIDI pitch, or an array of them, in Hz."""
+    return 440.0 * 2 ** ((midi - 69) / 12)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -362,7 +372,7 @@ def _voiced_pitch(f: np.ndarray, voiced: np.ndarray) -> float:
     midi = 69 + 12 * np.log2(f[voiced] / 440.0)
     semitones, counts = np.unique(np.rint(midi), return_counts=True)
     mode = semitones[np.argmax(counts)]
-    return float(440.0 * 2 ** ((np.median(midi[np.abs(midi - mode) <= 0.5]) - 69) / 12))
+    return float(_hz(np.median(midi[np.abs(midi - mode) <= 0.5])))
 
 
 def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: int) -> tuple[float, bool, float]:
@@ -435,7 +445,7 @@ def _note_starts(
         a, b = heard[starts[-1]], heard[i]
         same_pitch = a.pitched and b.pitched and abs(12 * math.log2(a.hz / b.hz)) < 0.5
         held = semitones[starts[-1]]
-        heard_other = b.pitched and abs(69 + 12 * math.log2(b.hz / 440.0) - held) >= 0.5
+        heard_other = b.pitched and abs(_midi(b.hz) - held) >= 0.5
         same_pitch |= held >= 0 and semitones[i] == held and not heard_other and not _attack_of_next(segments, heard, i)
         release = b.own_db < b.under_db - UNDER_RANGE_DB or (b.share < NOTE_OFF_SHARE and b.own_db < b.under_db)
         release &= not by_pitch[i]
@@ -481,7 +491,7 @@ def _harmonic_pitch(magnitude: np.ndarray) -> tuple[float, float]:
     :func:`_harmonic_weights`). The decaying weights make the true f0 beat its sub-octave, which collects
     only every other harmonic."""
     best = int(np.argmax(_harmonic_weights() @ magnitude[:HARMONIC_BINS]))
-    f0 = float(440.0 * 2 ** ((HARMONIC_MIDI[best] - 69) / 12))
+    f0 = float(_hz(HARMONIC_MIDI[best]))
     position = f0 * np.arange(1, HARMONICS + 1) * ONSET_FFT / SAMPLE_RATE
     on = np.rint(position[position < len(magnitude) - 1]).astype(int)
     near = np.unique(np.clip(np.concatenate([on - 1, on, on + 1]), 0, len(magnitude) - 1))
@@ -540,7 +550,7 @@ def _harmonic_weights() -> np.ndarray:
     MIDI 24 to 108) collects its harmonics h = 1..20 below the top bin with weight 0.84^(h-1), each read
     between bins by linear interpolation."""
     bins = HARMONIC_BINS
-    hz = 440.0 * 2 ** ((HARMONIC_MIDI - 69) / 12)
+    hz = _hz(HARMONIC_MIDI)
     position = hz[:, None] * np.arange(1, HARMONICS + 1)[None, :] * ONSET_FFT / SAMPLE_RATE  # (C, H) bins
     weight = np.broadcast_to(0.84 ** np.arange(HARMONICS), position.shape)
     rows = np.broadcast_to(np.arange(len(hz))[:, None], position.shape)
@@ -657,9 +667,9 @@ def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np
     for (s, e), semitone, changed in zip(segments, semitones, by_pitch, strict=True):
         previous = heard[-1].hz if heard and heard[-1].pitched else None
         h = _note_pitch(audio, level, (f0, aperiodicity), s, e, previous)
-        if changed and semitone >= 0 and not (h.pitched and abs(69 + 12 * math.log2(h.hz / 440.0) - semitone) < 0.5):
+        if changed and semitone >= 0 and not (h.pitched and abs(_midi(h.hz) - semitone) < 0.5):
             # A new note rising under the last one: YIN reads the mix, the change of pitch found the note.
-            h = h._replace(hz=440.0 * 2 ** ((semitone - 69) / 12), pitched=True, confidence=0.5)
+            h = h._replace(hz=_hz(semitone), pitched=True, confidence=0.5)
         heard.append(h)
     starts = _note_starts(segments, heard, semitones, by_pitch)
     ends = [segments[j - 1][1] for j in starts[1:]] + [segments[-1][1]]

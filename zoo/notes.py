@@ -661,7 +661,7 @@ def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np
     track, salience = _harmonic_track(audio)
     changes = _pitch_changes(track, salience, level, onsets)
     segments = _segments(sorted(set(onsets) | set(changes)), level)
-    semitones = [changes.get(s, _track_semitone(track, level, s, e)) for s, e in segments]
+    semitones = [changes[s] if s in changes else _track_semitone(track, level, s, e) for s, e in segments]
     by_pitch = [s in changes for s, _ in segments]
     heard: list[_Heard] = []
     for (s, e), semitone, changed in zip(segments, semitones, by_pitch, strict=True):

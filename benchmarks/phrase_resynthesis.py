@@ -249,6 +249,53 @@ def report(args: argparse.Namespace, command: str) -> None:
     print((args.out / "phrase_resynthesis.md").read_text())
 
 
+PAIRED_MEASURES = {
+    "the network's proposal on the matched notes (the search's objective)": ("tier1_search", "proposal"),
+    "the best start after scoring the proposals and the search (objective)": ("tier1_search", "end"),
+    "whole phrase, Tier-1 search (spectral)": ("tier1_search", "spectral"),
+    "whole phrase, wavetable + search (spectral)": ("wavetable_search", "spectral"),
+}
+
+
+def _paired_value(row: dict, method: str, what: str) -> float | None:
+    if what == "proposal":
+        return row["search"][method]["proposals"].get("model")
+    if what == "end":
+        return row["search"][method]["distance_end"]
+    return row["distance"][method][what]
+
+
+def compare_runs(out: Path, other: Path) -> str:
+    """Markdown: two runs of the same phrases (e.g. two checkpoints), paired per phrase, ``out``'s closer by."""
+    from benchmarks.stats import paired_interval
+
+    def vital_rows(folder: Path) -> dict[str, dict]:
+        rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+        return {r["preset"]: r for r in rows if not r.get("not_vital") and "search" in r}
+
+    a, b = vital_rows(out), vital_rows(other)
+    names = sorted(set(a) & set(b))
+    lines = [
+        f"# {out.name} against {other.name}: the same {len(names)} phrases, paired",
+        "",
+        f"Closer by: the mean of (`{other.name}` - `{out.name}`) over phrases where both made sound, with its 95 % "
+        "bootstrap interval (> 0: "
+        f"`{out.name}` is closer). A silent render counts as distance 100 in the search's objective.",
+        "",
+        f"| distance | {out.name} mean / median | {other.name} mean / median | closer by | {out.name} closer on |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for label, (method, what) in PAIRED_MEASURES.items():
+        pairs = [(_paired_value(a[n], method, what), _paired_value(b[n], method, what)) for n in names]
+        x, y = np.array([p for p in pairs if None not in p], dtype=np.float64).reshape(-1, 2).T
+        mean, lo, hi = paired_interval(y - x)
+        lines.append(
+            f"| {label} | {x.mean():.3f} / {np.median(x):.3f} | {y.mean():.3f} / {np.median(y):.3f} "
+            f"| {mean:+.3f} [{lo:+.3f}, {hi:+.3f}] | {np.mean(x < y):.0%} of {x.size} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -273,7 +320,7 @@ def _plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a vital-resnet18 checkpoint (best.pt)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a vital-resnet18 checkpoint (best.pt)")
     parser.add_argument("--list", default="evaluation", choices=("evaluation", "calibration"))
     parser.add_argument("--renders", type=int, default=80, help="Vital renders per search")
     parser.add_argument("--notes", type=int, default=4, help="most prominent notes matched")
@@ -283,7 +330,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/phrases"))
     parser.add_argument("--extra-controls", action="store_true", help="search the wavetable's sweep time and depth")
     parser.add_argument("--report-only", action="store_true", help="summarise rows.jsonl without running")
+    parser.add_argument(
+        "--paired-with", type=Path, default=None, help="another run's --out on the same phrases: compare, paired"
+    )
     args = parser.parse_args(argv)
+    if args.paired_with is not None:
+        table = compare_runs(args.out, args.paired_with)
+        (args.out / f"paired_with_{args.paired_with.name}.md").write_text(table)
+        print(table)
+        return
+    if args.checkpoint is None:
+        parser.error("--checkpoint is required to run or report")
     command = (
         f"python -m benchmarks.phrase_resynthesis --checkpoint {args.checkpoint} --list {args.list} "
         f"--renders {args.renders} --notes {args.notes} --workers {args.workers} --seed {args.seed} --out {args.out}"

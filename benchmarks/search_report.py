@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.stats import paired_interval
+
 METHODS = ("model+search", "init+search")
 MEASURES = {"distance": "multi-scale spectral distance", "mfcc": "MFCC distance (independent)"}
 
@@ -44,9 +46,8 @@ def summarise(rows: list[dict], budgets: list[float]) -> dict:
 
 def _paired_ci(diff: np.ndarray) -> list[list[float]]:
     """Per budget: mean of the paired differences (targets, budgets) and its 95 % bootstrap interval."""
-    boots = diff[np.random.default_rng(0).choice(len(diff), size=(4000, len(diff)))].mean(axis=1)
-    lo, hi = np.quantile(boots, [0.025, 0.975], axis=0)
-    return [[float(d), float(a), float(b)] for d, a, b in zip(diff.mean(axis=0), lo, hi, strict=True)]
+    mean, lo, hi = paired_interval(diff)
+    return [[float(d), float(a), float(b)] for d, a, b in zip(mean, lo, hi, strict=True)]
 
 
 def targets_check(summary: dict, budgets: list[float]) -> list[str]:

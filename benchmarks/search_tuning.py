@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.search_inputs import load_network, network_outputs, preset_targets
+from benchmarks.stats import paired_interval
 from zoo.matching import NeighbourIndex, RenderPool, SearchConfig, match
 
 # The settings as first measured: population 10, no switch flips; each row changes one thing.
@@ -142,11 +143,8 @@ COMPARISONS = [
 
 
 def _paired(a: dict, b: dict) -> list[str]:
-    diff = np.array(b["per_target"]) - np.array(a["per_target"])  # (targets, marks)
-    boots = np.random.default_rng(0).choice(len(diff), size=(4000, len(diff)))
-    means = diff[boots].mean(axis=1)  # (4000, marks)
-    lo, hi = np.quantile(means, [0.025, 0.975], axis=0)
-    return [f"{d:+.3f} [{low:+.3f}, {high:+.3f}]" for d, low, high in zip(diff.mean(axis=0), lo, hi, strict=True)]
+    mean, lo, hi = paired_interval(np.array(b["per_target"]) - np.array(a["per_target"]))  # (targets, marks)
+    return [f"{d:+.3f} [{low:+.3f}, {high:+.3f}]" for d, low, high in zip(mean, lo, hi, strict=True)]
 
 
 def main() -> None:

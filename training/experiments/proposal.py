@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from benchmarks.stats import paired_interval
 from zoo.console import console, user_errors
 
 DEFAULT_OUT = Path("benchmarks/results/proposal/ablation")
@@ -169,9 +170,8 @@ def _paired_gain(a: list, b: list, seed: int = 0) -> tuple[float, float, float]:
     x = np.array([np.nan if v is None else v for v in a], dtype=np.float64)
     y = np.array([np.nan if v is None else v for v in b], dtype=np.float64)
     both = ~(np.isnan(x) | np.isnan(y))
-    gain = y[both] - x[both]
-    boots = np.random.default_rng(seed).choice(gain, size=(2000, gain.size)).mean(axis=1)
-    return float(gain.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    mean, lo, hi = paired_interval(y[both] - x[both], n_boot=2000, seed=seed)
+    return float(mean), float(lo), float(hi)
 
 
 def ablation_table(out: Path) -> str:

@@ -54,3 +54,13 @@ def test_float16_weights_keep_the_outputs(untrained_artifact, tmp_path):
     report = half_parity(src, half, parity_clips(4))
     assert report["continuous_max_abs_error"] < HALF_TOLERANCE and report["categorical_agreement"] == 1.0
     assert json.dumps(report) and np.isfinite(report["logits_max_abs_error"])
+
+
+def test_the_card_names_no_local_folders(tmp_path, monkeypatch):
+    from training.ship import provenance
+
+    monkeypatch.chdir(tmp_path)
+    cfg = {"data": str(tmp_path / "data" / "mix.h5"), "epochs": 4, "batch_size": 32, "lr": 1e-3, "warmup_epochs": 1}
+    made = provenance(tmp_path / "runs" / "best.pt", {"model_name": "vital-resnet18", "train_config": cfg}, tmp_path)
+    assert "--data data/mix.h5 " in made["command"] and "zoo export runs/best.pt --ship" in made["command"]
+    assert str(tmp_path) not in json.dumps(made)

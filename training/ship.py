@@ -166,7 +166,9 @@ def _shown_path(path: Path) -> str:
 
 def provenance(checkpoint: Path, ckpt: dict[str, Any], out: Path) -> dict[str, Any]:
     """How a shipped bundle was made: the commands, the training configuration, the data."""
-    cfg = ckpt.get("train_config", {})
+    cfg = dict(ckpt.get("train_config", {}))
+    if cfg.get("data"):  # as the commands name it: relative to the working folder
+        cfg["data"] = _shown_path(Path(cfg["data"]))
     keys = ("epochs", "batch_size", "lr", "warmup_epochs", "augment", "recipe", "seed", "val_fraction", "data")
     data = _dataset_facts(cfg.get("data"))
     generate = None if cfg.get("recipe") else _generate_command(data, seed=0)

@@ -60,12 +60,22 @@ CONFIGS: dict[str, Ablation] = {
     "augment": Ablation("broad", freeze_early=True, augment=ALL_AUGMENTATIONS, about="waveform augmentations"),
     "vary-notes": Ablation("broad", vary_notes=True, freeze_early=True, about="velocity and note length drawn"),
     "all": Ablation("0.4,0.4,0.2", vary_notes=True, augment=ALL_AUGMENTATIONS, about="every change together (after)"),
+    "all-held-notes": Ablation(
+        "0.4,0.4,0.2",
+        augment=ALL_AUGMENTATIONS,
+        about="every change but varied notes (every clip at velocity 0.8, held 1 s)",
+    ),
+    "human-heavy": Ablation(
+        "0.2,0.6,0.2", augment=ALL_AUGMENTATIONS, about="all-held-notes with the prior broad 0.2, human 0.6, simple 0.2"
+    ),
+    "broad-heavy": Ablation(
+        "0.6,0.2,0.2", augment=ALL_AUGMENTATIONS, about="all-held-notes with the prior broad 0.6, human 0.2, simple 0.2"
+    ),
     "large": Ablation(
         "0.4,0.4,0.2",
-        vary_notes=True,
         freeze_early=True,
         augment=ALL_AUGMENTATIONS,
-        about="the large recipe: 7000 presets x 3 notes, 2 epochs from `all`'s run, conv1..layer2 kept",
+        about="the large recipe: 7000 presets x 3 notes, 2 epochs from `all-held-notes`' run, conv1..layer2 kept",
         recipe="large",
     ),
     "all-frozen": Ablation(

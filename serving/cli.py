@@ -196,8 +196,9 @@ def predict_cmd(
         table.add_row(path.name, f"{note.name} ({note.midi})", onset, melody, target.name, *searched_cell, distance)
     if searcher is not None:
         searcher.close()  # on an error, the workers (daemon processes) end with this process
-    console.print(table)
-    console.print(f"presets written to {out}/", soft_wrap=True)
+    if table.row_count:  # nothing to show, and nothing was written, when every recording failed
+        console.print(table)
+        console.print(f"presets written to {out}/", soft_wrap=True)
     if failed:
         err_console.print(f"{failed} of {len(audio)} recordings failed", highlight=False)
         raise typer.Exit(code=1)

@@ -101,3 +101,13 @@ def test_predict_reports_each_bad_file_in_one_line_and_goes_on(untrained_artifac
     assert any("buggy.wav" in e and "unexpected IndexError" in e for e in errors)
     assert sorted(p.name for p in out.glob("*.vital")) == ["first.vital", "last.vital", "loud.vital", "tiny.vital"]
     assert "3 of 7 recordings failed" in result.output
+
+
+def test_when_every_recording_fails_nothing_claims_presets_were_written(untrained_artifact, tmp_path):
+    out = tmp_path / "presets"
+    result = CliRunner().invoke(
+        app, ["predict", str(tmp_path / "missing.wav"), "-o", str(out), "--artifact", str(untrained_artifact.path)]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no such audio file" in result.output and "1 of 1 recordings failed" in result.output
+    assert "presets written" not in result.output and not list(out.glob("*.vital"))

@@ -149,3 +149,34 @@ def songs_cmd(
 
     path = generate_songs(out, n_songs, seed=seed, workers=workers, progress=progress)
     console.print(f"{n_songs} songs written to {path}", highlight=False)
+
+
+@app.command("onsets")
+@user_errors
+def onsets_cmd(
+    out: Annotated[Path, typer.Option("--out", help="HDF5 file to write, e.g. data/note-onsets.h5.")],
+    n_phrases: Annotated[int, typer.Option("--n-phrases", help="Phrases to render (12 s each).")] = 3000,
+    presets: Annotated[
+        Path | None,
+        typer.Option(
+            "--presets",
+            help="A folder of .vital presets, or a text file listing them (one path per line, relative to the "
+            "file), that play half of the phrases; the Tier-1 sampler plays the rest. Without it, the sampler "
+            "plays every phrase.",
+        ),
+    ] = None,
+    hold_out: Annotated[
+        bool,
+        typer.Option(help="Leave every third preset of the list out (kept to decide on the note finder)."),
+    ] = True,
+    workers: Annotated[int, typer.Option(help="Rendering processes, one Vital synth each.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the melodies and sampled presets (not 0: the benchmark's).")] = 1,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Render phrases with Vital, labelled with their onsets per frame, for note-onset-cnn
+    (`zoo train note-onset-cnn --data`)."""
+    from training.data.note_onsets import generate_phrases, preset_files
+
+    files = preset_files(presets, hold_out=hold_out) if presets is not None else []
+    path = generate_phrases(out, n_phrases, seed=seed, presets=files, workers=workers, progress=progress)
+    console.print(f"{n_phrases} phrases ({len(files)} human-made presets) written to {path}", highlight=False)

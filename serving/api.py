@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from serving.pipeline import AudioLimits, PreparedClip, prepare_recording
 from serving.request_reader import PredictPayload, read_predict_request
 from zoo.artifact import Artifact
+from zoo.audio import SAMPLE_RATE
 from zoo.errors import AudioDecodeError, AudioTooLargeError, AudioTooLongError
 
 log = logging.getLogger("zoo.serving")
@@ -96,6 +97,7 @@ class PresetAPI(ls.LitAPI):
         from serving.backends import create_backend
         from serving.presets import PresetDecoder, PreviewRenderer
         from zoo.artifact import load_artifact
+        from zoo.onsets import onset_probability
 
         source = self.artifact_source
         self.artifact = source if isinstance(source, Artifact) else load_artifact(source)
@@ -106,6 +108,8 @@ class PresetAPI(ls.LitAPI):
         outputs = self.backend.run(np.zeros((1, self.artifact.n_samples), dtype=np.float32))
         warm = self.presets.decode([o[0] for o in outputs])
         self.previewer.renderer.render_vector(warm.continuous, warm.indices, 60)
+        tone = np.sin(2 * np.pi * 440.0 * np.arange(self.artifact.n_samples) / SAMPLE_RATE).astype(np.float32)
+        onset_probability(0.1 * tone)  # loads the note-onset network
         log.info("worker ready: %s %s on %s", self.artifact.model_name, self.backend.name, device)
 
     def decode_request(self, request: Annotated[PredictPayload, Depends(read_predict_request)]) -> Any:

@@ -4,20 +4,19 @@ A real recording is rarely one clean note starting at sample 0: it is a phrase o
 silence, overlapping release tails and legato changes. The training clips are single notes that start
 at sample 0 and last 2 s, so before a model sees a recording:
 
-1. **Onsets.** A 2048-point STFT (hop 512, ~11.6 ms) gives the spectral flux (sum of the positive change of
-   the log-compressed magnitude between frames). Peaks of the flux above a moving median threshold are
-   onsets, at least 50 ms apart; the first frame where the level rises out of silence is one too.
-   Each onset is refined to a sample by the rise of a 5.8 ms RMS envelope around it. A legato change
-   between slow-attack notes barely moves the flux, so a frame-wise harmonic-sum pitch (4096-point spectrum)
-   adds an onset where it moves to another semitone and holds it for 100 ms with no onset between, placed
-   where the salience of the new pitch began to rise.
+1. **Onsets.** The note-onset network (``zoo.onsets``: a dilated CNN over the log-mel of the recording at
+   frames of 512 samples, ~11.6 ms, trained on phrases rendered with Vital, ``note-onset-cnn``) gives the
+   probability that a note starts at each frame; its peaks above ``zoo.onsets.THRESHOLD``, at least 50 ms
+   apart, are onsets, and so is every frame where the level rises out of silence (a peak up to
+   ``RISE_WINDOW_S`` after such a rise is the same note). Each onset is refined to a sample by the rise of a
+   5.8 ms RMS envelope around it. A legato change between slow-attack notes can escape the network, so a
+   frame-wise harmonic-sum pitch (4096-point spectrum) adds an onset where it moves to another semitone and
+   holds it for 100 ms with no onset between, placed where the salience of the new pitch began to rise.
 2. **Segments.** A note lasts from its onset to the next onset (or to where it falls 40 dB below its
-   peak). Consecutive segments at the same pitch (YIN's, or the harmonic-sum pitch they hold) with no
-   silence between them are one note (tremolo, gating and wobble make flux peaks too); so is a segment
-   that adds far less than was sounding (the click of a release) and one that repeats an earlier note
-   quieter at the delay of an echo effect. A note's
-   prominence is its summed frame RMS over its first 2 s: longer and louder notes win; the most
-   prominent is the main note.
+   peak). A segment that repeats an earlier note quieter, one to three times the delay of an echo effect
+   later, continues the note before it; the network, trained on presets that gate, sequence and echo
+   themselves, leaves most such events unmarked on its own. A note's prominence is its summed frame RMS over
+   its first 2 s: longer and louder notes win; the most prominent is the main note.
 3. **Pitch.** YIN (de Cheveigné & Kawahara 2002: cumulative mean normalised difference, absolute
    threshold 0.15, parabolic interpolation) on 46 ms frames of the sustained part of each note
    (after a 30 ms attack, up to 1 s): the semitone most voiced frames fall in is the note (a pitch bend
@@ -64,16 +63,16 @@ from zoo.audio import (
     check_not_silent,
     fit_length,
     frame_signal,
-    hann_window,
     normalize_loudness,
 )
 from zoo.errors import AudioDecodeError
+from zoo.onsets import onset_probability, pick_onsets
 from zoo.vital.render import DEFAULT_VELOCITY
 
 N_FFT = 2048
 HOP = 512
-FLUX_LAG = 2
 MIN_ONSET_GAP_S = 0.05
+RISE_WINDOW_S = 0.1
 ACTIVE_RANGE_DB = 40.0  # a frame counts as sounding within this range of the loudest frame
 ATTACK_SKIP_S = 0.03
 PITCH_SPAN_S = 1.0
@@ -91,14 +90,12 @@ ONSET_FFT = 4096  # spectra compared across an onset (10.8 Hz bins: harmonics of
 HARMONIC_MIDI = np.arange(24 * 4, 108 * 4 + 1) / 4  # harmonic-sum pitch candidates, a quarter semitone apart
 HARMONICS = 20
 HARMONIC_BINS = round(8000 * ONSET_FFT / SAMPLE_RATE)  # harmonics up to 8 kHz count in the harmonic sum
-NOTE_OFF_SHARE = 0.35  # an onset adding less harmonic share than this, and less than sounded, is a release
-ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
-MIN_ECHO_S = 0.08
 ATTACK_FRAGMENT_S = 0.1
 PITCH_RUN_S = 0.1  # a pitch held this long after another one is a note (see _pitch_changes)
 PITCH_SETTLE_S = 0.15  # a pitch change this soon after an onset is the attack settling
 PITCH_REACH_S = 0.6  # how far before a pitch change its note may start
-HELD_PITCH_RANGE_DB = 10.0  # frames this close to a segment's peak say which pitch it holds
+ECHO_DROP_DB = 3.0  # an echo is at least this much quieter than the note it repeats
+MIN_ECHO_S = 0.08
 UNDER_RANGE_DB = 20.0  # a sound this close to a new note's level at its onset makes YIN read a mix
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -221,54 +218,23 @@ def _hz(midi):
 # Frames, onsets, segments
 
 
-def _spectral_flux_and_level(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flux (T,), frame RMS in dBFS (T,)) for centred 2048/512 frames (``zoo.audio.frame_signal``)."""
+def _frame_level(audio: np.ndarray) -> np.ndarray:
+    """Frame RMS in dBFS (T,) of centred 2048/512 frames (``zoo.audio.frame_signal``), T = len // 512 + 1."""
     frames = frame_signal(torch.from_numpy(np.array(audio, dtype=np.float32))[None], N_FFT, HOP)[0].numpy()  # (T, 2048)
-    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
-    peak = float(np.max(np.abs(audio))) or 1.0
-    window = (hann_window(N_FFT) / peak).astype(np.float32)
-    mag = np.abs(np.fft.rfft(frames * window, axis=1))  # (T, 1025)
-    logmag = np.log1p(100.0 * mag)
-    # SuperFlux (Boeck & Widmer 2013): compare with the frame two hops back, max-filtered over 3 bins, so
-    # vibrato and the beating of low notes do not read as onsets.
-    ref = np.maximum(logmag, np.maximum(np.roll(logmag, 1, axis=1), np.roll(logmag, -1, axis=1)))
-    ref = np.concatenate([np.zeros((FLUX_LAG, ref.shape[1])), ref])[: len(ref)]  # (T, 1025), T < FLUX_LAG too
-    return np.maximum(0.0, logmag - ref).sum(axis=1), level
+    return 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-20)
 
 
-def _pick_onsets(flux: np.ndarray, level: np.ndarray) -> list[int]:
-    """Onset frames: flux peaks over a moving-median threshold, plus rises out of silence."""
-    n = len(flux)
-    gap = max(1, round(MIN_ONSET_GAP_S * SAMPLE_RATE / HOP))
+def _onsets(probability: np.ndarray, level: np.ndarray) -> list[int]:
+    """Onset frames: the peaks of the note-onset network's ``probability`` (``zoo.onsets``) where something
+    sounds, and every frame that rises out of silence (a sound after silence starts a note, whatever the
+    network says); a peak up to ``RISE_WINDOW_S`` after a rise is the same note (its attack grew out of the
+    silence)."""
     active = level > max(level.max() - ACTIVE_RANGE_DB, SILENCE_RMS_DB)
-    # Floor: well above the flux of a steady note, and not so high that the burst out of silence (the
-    # largest flux of all) hides the softer onsets of legato notes.
-    floor = max(3.0 * float(np.median(flux[active])), 0.02 * float(flux[active].max())) if active.any() else 0.0
-    half = 16  # ~190 ms each side for the moving median
-    padded = np.pad(flux, half, mode="edge")
-    median = np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
-    candidates = []
-    for t in range(n):
-        lo, hi = max(0, t - 3), min(n, t + 4)
-        if flux[t] < flux[lo:hi].max() or flux[t] <= 1.5 * median[t] + floor:
-            continue
-        if not active[t : min(n, t + 4)].any():
-            continue  # a flux peak in silence is noise
-        candidates.append((t, flux[t]))
-    # Rises out of silence are onsets even where the flux peak is weak (slow attacks).
-    rises = np.flatnonzero(active & ~np.concatenate([[False], active[:-1]]))
-    candidates += [(int(t), math.inf) for t in rises]
-    # One onset per group of candidates closer than the gap: the rise out of silence if there is one
-    # (it marks the true start), else the strongest flux peak.
-    onsets: list[int] = []
-    group: list[tuple[int, float]] = []
-    for t, s in sorted(candidates) + [(n + gap, 0.0)]:
-        if group and t - group[0][0] >= gap:
-            rise = [g for g, strength in group if strength == math.inf]
-            onsets.append(min(rise) if rise else max(group, key=lambda c: c[1])[0])
-            group = []
-        group.append((t, s))
-    return onsets
+    gap = round(MIN_ONSET_GAP_S * SAMPLE_RATE / HOP)  # a note may start just before its sound is measurable
+    window = round(RISE_WINDOW_S * SAMPLE_RATE / HOP)
+    rises = np.flatnonzero(active & ~np.concatenate([[False], active[:-1]])).tolist()
+    peaks = [t for t in pick_onsets(probability) if active[t : t + gap + 1].any()]
+    return sorted(rises + [t for t in peaks if all(not -gap < t - r <= window for r in rises)])
 
 
 def _refine_onset(audio: np.ndarray, frame: int, level: np.ndarray) -> int:
@@ -388,8 +354,9 @@ def _segment_pitch(f0: np.ndarray, aperiodicity: np.ndarray, start: int, end: in
 
 def _echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> set[int]:
     """Segments that are echoes of an earlier one (a delay effect): the same pitch, at least
-    ``ECHO_DROP_DB`` quieter, a fixed time later. The time is the most common gap (within two hops) between
-    such pairs, and counts only when at least three pairs share it."""
+    ``ECHO_DROP_DB`` quieter, one to three times a fixed delay later. The delay is the gap between such a pair
+    that the most pairs share (within two hops of it or of its double or triple: a repeat of a repeat), and
+    counts only when at least three pairs share it."""
     pairs = [
         (j, segments[j][0] - segments[i][0])
         for j in range(len(segments))
@@ -402,56 +369,31 @@ def _echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> set[int]:
     if len(pairs) < 3:
         return set()
     gaps = np.array([g for _, g in pairs])
-    support = [(np.abs(gaps - g) <= 2).sum() for g in gaps]
-    delay = int(gaps[int(np.argmax(support))])
+    multiples = np.array([1, 2, 3])
+
+    def repeats(delay: int) -> np.ndarray:
+        return np.any(np.abs(gaps[:, None] - delay * multiples[None, :]) <= 2, axis=1)
+
+    support = [int(repeats(g).sum()) for g in gaps]
     if max(support) < 3:
         return set()
-    return {j for j, g in pairs if abs(g - delay) <= 2}
+    shared = repeats(int(gaps[int(np.argmax(support))]))
+    return {j for (j, _), echo in zip(pairs, shared, strict=True) if echo}
 
 
-def _attack_of_next(segments: list[tuple[int, int]], heard: list[_Heard], i: int) -> bool:
-    """Whether segment ``i`` is a short unpitched burst running into a pitched segment: the noise of that
-    note's attack (:func:`_join_attacks`), whatever the tail of the note before sounds like under it."""
-    start, end = segments[i]
-    return (
-        end - start <= round(ATTACK_FRAGMENT_S * SAMPLE_RATE / HOP)
-        and not heard[i].pitched
-        and i + 1 < len(segments)
-        and heard[i + 1].pitched
-        and end >= segments[i + 1][0]
-    )
-
-
-def _note_starts(
-    segments: list[tuple[int, int]], heard: list[_Heard], semitones: list[int], by_pitch: list[bool]
-) -> list[int]:
-    """Indices of the segments that start a note; the others continue the note before them because they:
-
-    - go on at its pitch (within half a semitone) with no silence between them: amplitude LFOs (tremolo,
-      gating, wobble) and filter sweeps make flux peaks that look like onsets, and cutting such a sound at
-      one of them would leave the model a fragment. The price: a note re-struck at the same pitch stays
-      part of the first strike;
-    - or add far less than was sounding (``UNDER_RANGE_DB``), or less and nothing harmonic, with no silence
-      between them: the click of a note's release (a note-off), whose spectral flux looks like an onset's
-      (not a segment a change of pitch started, ``by_pitch``: there a new note rises under the last one);
-    - or are echoes of an earlier note (:func:`_echoes`).
-
-    ``semitones`` are the segments' held harmonic-sum pitches (:func:`_track_semitone`, -1 for none): a
-    segment at the note's one continues it too, unless YIN hears another pitch or it is the attack of the
-    next note; a gated or filter-swept note whose fragments YIN cannot read stays one note."""
+def _without_echoes(segments: list[tuple[int, int]], heard: list[_Heard]) -> tuple[list[tuple[int, int]], list[_Heard]]:
+    """Each echo (:func:`_echoes`) joined to the note sounding before it: a delay effect's repeats are not
+    notes played."""
     echoes = _echoes(segments, heard)
-    starts = [0]
-    for i in range(1, len(segments)):
-        a, b = heard[starts[-1]], heard[i]
-        same_pitch = a.pitched and b.pitched and abs(12 * math.log2(a.hz / b.hz)) < 0.5
-        held = semitones[starts[-1]]
-        heard_other = b.pitched and abs(_midi(b.hz) - held) >= 0.5
-        same_pitch |= held >= 0 and semitones[i] == held and not heard_other and not _attack_of_next(segments, heard, i)
-        release = b.own_db < b.under_db - UNDER_RANGE_DB or (b.share < NOTE_OFF_SHARE and b.own_db < b.under_db)
-        release &= not by_pitch[i]
-        if i not in echoes and not ((same_pitch or release) and segments[i - 1][1] >= segments[i][0]):
-            starts.append(i)
-    return starts
+    notes: list[tuple[int, int]] = []
+    kept: list[_Heard] = []
+    for i, (segment, h) in enumerate(zip(segments, heard, strict=True)):
+        if i in echoes and notes:
+            notes[-1] = (notes[-1][0], segment[1])
+        else:
+            notes.append(segment)
+            kept.append(h)
+    return notes, kept
 
 
 # --------------------------------------------------------------------------------------------------
@@ -601,9 +543,9 @@ def _pitch_runs(track: np.ndarray, level: np.ndarray, min_run: int) -> list[tupl
 
 
 def _pitch_changes(track: np.ndarray, salience: np.ndarray, level: np.ndarray, onsets: list[int]) -> dict[int, int]:
-    """Onsets the spectral flux missed: where the harmonic-sum pitch moves to another semitone and holds it.
+    """Onsets the network missed: where the harmonic-sum pitch moves to another semitone and holds it.
 
-    A legato change between slow-attack notes (a pad, strings) barely moves the level or the flux. A run of at
+    A legato change between slow-attack notes (a pad, strings) barely moves the level or the spectrum. A run of at
     least ``PITCH_RUN_S`` at one semitone (:func:`_pitch_runs`) after a run at another, with no onset between
     them nor just before (``PITCH_SETTLE_S``: a note's pitch settling after its attack), starts a note. It starts
     where the salience of its pitch last sat near its floor before rising to the run, at most ``PITCH_REACH_S``
@@ -616,7 +558,7 @@ def _pitch_changes(track: np.ndarray, salience: np.ndarray, level: np.ndarray, o
     out: dict[int, int] = {}
     for (a0, b0, _), (a1, _, s1) in itertools.pairwise(runs):  # consecutive runs differ in pitch
         if len(marks) and np.any((marks >= b0 - gap) & (marks <= a1 + gap)):
-            continue  # the flux found this change
+            continue  # an onset marks this change
         if len(marks) and np.any((marks <= a1) & (marks > a1 - settle)):
             continue
         lo = max(a0 + 1, a1 - reach, int(marks[marks < a1].max()) + gap if np.any(marks < a1) else 0)
@@ -631,17 +573,6 @@ def _pitch_changes(track: np.ndarray, salience: np.ndarray, level: np.ndarray, o
     return out
 
 
-def _track_semitone(track: np.ndarray, level: np.ndarray, start: int, end: int) -> int:
-    """The semitone the harmonic-sum pitch holds longest over a segment's sustained part (its frames within
-    ``HELD_PITCH_RANGE_DB`` of its peak), -1 without one held at least half of them."""
-    lo = min(start + round(ATTACK_SKIP_S * SAMPLE_RATE / HOP), max(start, end - 1))
-    hi = max(lo + 1, min(end, lo + round(PITCH_SPAN_S * SAMPLE_RATE / HOP)))
-    seg = level[lo:hi]
-    semis = np.rint(track[lo:hi][seg > seg.max() - HELD_PITCH_RANGE_DB]).astype(int)
-    values, counts = np.unique(semis, return_counts=True)
-    return int(values[np.argmax(counts)]) if counts.max() * 2 >= len(semis) else -1
-
-
 def _velocity(own_db: float, loudest_db: float) -> float:
     """Velocity of a note ``loudest_db - own_db`` dB under the phrase's loudest: Vital's curve inverted."""
     return float(max(MIN_VELOCITY, DEFAULT_VELOCITY * 10 ** ((own_db - loudest_db) / VELOCITY_DB_PER_DECADE)))
@@ -653,34 +584,30 @@ def _velocity(own_db: float, loudest_db: float) -> float:
 
 def _analyse(audio: np.ndarray) -> tuple[list[tuple[int, int]], list[_Heard], np.ndarray]:
     """(notes as (start, end) frames, their pitch and loudness, frame level in dBFS)."""
-    flux, level = _spectral_flux_and_level(audio)
+    level = _frame_level(audio)
     if level.max() < SILENCE_RMS_DB:
         raise AudioDecodeError(f"the audio is silent (loudest frame {level.max():.1f} dBFS)")
     f0, aperiodicity = yin(audio)
-    onsets = _pick_onsets(flux, level)
+    onsets = _onsets(onset_probability(audio), level)
     track, salience = _harmonic_track(audio)
     changes = _pitch_changes(track, salience, level, onsets)
     segments = _segments(sorted(set(onsets) | set(changes)), level)
-    semitones = [changes[s] if s in changes else _track_semitone(track, level, s, e) for s, e in segments]
-    by_pitch = [s in changes for s, _ in segments]
     heard: list[_Heard] = []
-    for (s, e), semitone, changed in zip(segments, semitones, by_pitch, strict=True):
+    for s, e in segments:
         previous = heard[-1].hz if heard and heard[-1].pitched else None
         h = _note_pitch(audio, level, (f0, aperiodicity), s, e, previous)
-        if changed and semitone >= 0 and not (h.pitched and abs(_midi(h.hz) - semitone) < 0.5):
+        semitone = changes.get(s, -1)
+        if semitone >= 0 and not (h.pitched and abs(_midi(h.hz) - semitone) < 0.5):
             # A new note rising under the last one: YIN reads the mix, the change of pitch found the note.
             h = h._replace(hz=_hz(semitone), pitched=True, confidence=0.5)
         heard.append(h)
-    starts = _note_starts(segments, heard, semitones, by_pitch)
-    ends = [segments[j - 1][1] for j in starts[1:]] + [segments[-1][1]]
-    notes = [(segments[i][0], e) for i, e in zip(starts, ends, strict=True)]
-    return _join_attacks(notes, [heard[i] for i in starts]) + (level,)
+    return _join_attacks(*_without_echoes(segments, heard)) + (level,)
 
 
 def _join_attacks(notes: list[tuple[int, int]], heard: list[_Heard]) -> tuple[list[tuple[int, int]], list[_Heard]]:
     """Join an unpitched note shorter than ``ATTACK_FRAGMENT_S`` to the pitched note that follows it with no
-    silence between: the noise of an attack (a breath, a pluck's click, a pitch envelope's sweep) whose flux
-    peak comes before the tone's. The note starts at the fragment's onset, with the tone's pitch."""
+    silence between: the noise of an attack (a breath, a pluck's click, a pitch envelope's sweep) whose onset
+    comes before the tone's. The note starts at the fragment's onset, with the tone's pitch."""
     out_notes, out_heard = [], []
     i = 0
     while i < len(notes):

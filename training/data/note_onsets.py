@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from training.data.frames import create_frame_datasets
 from zoo.audio import AUDIBLE_MARGIN_DB, SAMPLE_RATE, is_silent
 from zoo.files import atomic_path
 from zoo.onsets import FRONT_END, log_mel
@@ -172,22 +173,10 @@ def generate_phrases(
         process_pool(workers, initializer=_init_worker, initargs=(seed, presets)) as pool,
         h5py.File(tmp, "w") as f,
     ):
-        features = f.create_dataset(
-            "features", (n_phrases, FRONT_END.n_mels, N_FRAMES), dtype="float16",
-            chunks=(1, FRONT_END.n_mels, N_FRAMES),
+        features, labels, phrases = create_frame_datasets(
+            f, "phrases", n_phrases, FRONT_END, ["none", "onset"], dtype="float16",
+            attrs={"seed": seed, "presets": json.dumps([Path(p).name for p in presets])},
         )  # fmt: skip
-        labels = f.create_dataset("labels", (n_phrases, N_FRAMES), dtype="uint8")
-        phrases = f.create_dataset("phrases", (n_phrases,), dtype=h5py.string_dtype())
-        f.attrs.update(
-            {
-                "seed": seed,
-                "n_phrases": n_phrases,
-                "front_end": json.dumps(FRONT_END.to_dict()),
-                "frame_seconds": FRONT_END.hop_length / SAMPLE_RATE,
-                "classes": json.dumps(["none", "onset"]),
-                "presets": json.dumps([Path(p).name for p in presets]),
-            }
-        )
         done = pool.imap_unordered(_make_phrase, range(n_phrases), chunksize=4)
         for index, feats, labs, meta in tqdm(done, total=n_phrases, desc="phrases", disable=not progress):
             features[index], labels[index], phrases[index] = feats, labs, meta

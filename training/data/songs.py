@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from training.data.frames import create_frame_datasets
 from zoo.audio import AUDIBLE_MARGIN_DB, SAMPLE_RATE, FrontEndConfig, is_silent, normalize_loudness
 from zoo.files import atomic_path
 from zoo.workers import process_pool
@@ -255,19 +256,8 @@ def generate_songs(out: str | Path, n_songs: int, seed: int = 0, workers: int = 
         process_pool(workers, initializer=_init_worker, initargs=(seed,)) as pool,
         h5py.File(tmp, "w") as f,
     ):
-        features = f.create_dataset(
-            "features", (n_songs, FRONT_END.n_mels, N_FRAMES), dtype="float32", chunks=(1, FRONT_END.n_mels, N_FRAMES),
-        )  # fmt: skip
-        labels = f.create_dataset("labels", (n_songs, N_FRAMES), dtype="uint8")
-        songs = f.create_dataset("songs", (n_songs,), dtype=h5py.string_dtype())
-        f.attrs.update(
-            {
-                "seed": seed,
-                "n_songs": n_songs,
-                "front_end": json.dumps(FRONT_END.to_dict()),
-                "frame_seconds": FRONT_END.hop_length / SAMPLE_RATE,
-                "classes": json.dumps(["verse", "chorus"]),
-            }
+        features, labels, songs = create_frame_datasets(
+            f, "songs", n_songs, FRONT_END, list(KINDS), attrs={"seed": seed}
         )
         done = pool.imap(_make_song, [(seed, i) for i in range(n_songs)], chunksize=1)
         for index, feats, labs, meta in tqdm(done, total=n_songs, desc="songs", disable=not progress):

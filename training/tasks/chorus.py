@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from training.data.frames import load_frame_file
 from training.tasks import register_task
 from training.tasks.base import Batch, Callback, Task
 from training.tasks.input_stats import InputStandardisation
@@ -82,14 +83,7 @@ def split_songs(n_songs: int) -> dict[str, np.ndarray]:
 
 def load_songs(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(features (N, F, T), labels (N, T), attributes) of a song file."""
-    import h5py
-
-    if not path.is_file():
-        raise FileNotFoundError(f"no song dataset at {path}; `zoo train chorus-cnn` without --data generates one")
-    with h5py.File(path, "r") as f:
-        if "features" not in f or "labels" not in f:
-            raise ValueError(f"{path} is not a song dataset (it needs 'features' and 'labels')")
-        return f["features"][()], f["labels"][()], dict(f.attrs)
+    return load_frame_file(path, "song dataset", "`zoo train chorus-cnn` without --data generates one")
 
 
 class EpochStats(Callback):

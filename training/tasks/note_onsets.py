@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from training.data.frames import load_frame_file
 from training.tasks import register_task
 from training.tasks.base import Batch, Callback, Task
 from training.tasks.chorus import SongFramesDataset, split_songs
@@ -35,14 +36,7 @@ TOLERANCE_FRAMES = 4  # 46 ms at 11.6 ms a frame: the benchmark's 50 ms
 
 def load_phrases(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(features (N, F, T), labels (N, T), attributes) of a phrase file."""
-    import h5py
-
-    if not path.is_file():
-        raise FileNotFoundError(f"no phrase dataset at {path}; make one with `zoo data onsets {path}`")
-    with h5py.File(path, "r") as f:
-        if "features" not in f or "labels" not in f:
-            raise ValueError(f"{path} is not a phrase dataset (it needs 'features' and 'labels')")
-        return f["features"][()], f["labels"][()], dict(f.attrs)
+    return load_frame_file(path, "phrase dataset", f"make one with `zoo data onsets --out {path}`")
 
 
 def widened(labels: torch.Tensor) -> torch.Tensor:

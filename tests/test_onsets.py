@@ -118,3 +118,27 @@ def test_generate_phrases_writes_labelled_features(tmp_path):
             assert meta["source"] in ("human", "sampler")
             assert labels.sum() == len({round(onset * 44100 / HOP) for _, onset, _, _ in meta["notes"]}) > 0
         assert np.isfinite(f["features"][()]).all() and f["features"][()].max() > 1
+
+
+def test_frame_files_of_a_folder_are_read_as_one(tmp_path):
+    import h5py
+
+    from training.data.frames import create_frame_datasets, load_frame_file
+    from zoo.audio import FrontEndConfig
+
+    small = FrontEndConfig(n_samples=HOP * 9, n_fft=2048, hop_length=HOP, n_mels=4)
+    for name, n, value in (("a.h5", 2, 1.0), ("b.h5", 3, 2.0)):
+        with h5py.File(tmp_path / name, "w") as f:
+            features, labels, items = create_frame_datasets(f, "phrases", n, small, ["none", "onset"])
+            features[...] = value
+    x, y, attrs = load_frame_file(tmp_path, "phrase dataset", "make one")
+    assert x.shape == (5, 4, 10) and y.shape == (5, 10)
+    assert x[:, 0, 0].tolist() == [1, 1, 2, 2, 2]
+    assert attrs["n_phrases"] == 2
+    other = FrontEndConfig(n_samples=HOP * 9, n_fft=2048, hop_length=HOP, n_mels=4, f_min=30.0)
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        create_frame_datasets(f, "phrases", 1, other, ["none", "onset"])
+    with pytest.raises(ValueError, match="different front ends"):
+        load_frame_file(tmp_path, "phrase dataset", "make one")
+    with pytest.raises(FileNotFoundError, match="make one"):
+        load_frame_file(tmp_path / "empty", "phrase dataset", "make one")

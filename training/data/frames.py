@@ -47,13 +47,22 @@ def create_frame_datasets(
 
 
 def load_frame_file(path: Path, what: str, make: str) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(features (N, F, T), labels (N, T), attributes) of a file of this layout. ``what`` names the data in
-    errors (``song dataset``); ``make`` says how to make one when ``path`` is missing."""
+    """(features (N, F, T), labels (N, T), attributes) of a file of this layout, or of every ``*.h5`` file of a
+    folder, concatenated in name order (their front ends must agree; the attributes are the first file's).
+    ``what`` names the data in errors (``song dataset``); ``make`` says how to make one when none is there."""
     import h5py
 
-    if not path.is_file():
+    files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
+    if not files or not files[0].is_file():
         raise FileNotFoundError(f"no {what} at {path}; {make}")
-    with h5py.File(path, "r") as f:
-        if "features" not in f or "labels" not in f:
-            raise ValueError(f"{path} is not a {what} (it needs 'features' and 'labels')")
-        return f["features"][()], f["labels"][()], dict(f.attrs)
+    features, labels, attrs = [], [], []
+    for file in files:
+        with h5py.File(file, "r") as f:
+            if "features" not in f or "labels" not in f:
+                raise ValueError(f"{file} is not a {what} (it needs 'features' and 'labels')")
+            features.append(f["features"][()])
+            labels.append(f["labels"][()])
+            attrs.append(dict(f.attrs))
+    if any(a.get("front_end") != attrs[0].get("front_end") for a in attrs):
+        raise ValueError(f"the files of {path} were made with different front ends; give them one at a time")
+    return np.concatenate(features), np.concatenate(labels), attrs[0]

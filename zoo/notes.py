@@ -66,11 +66,10 @@ from zoo.audio import (
     normalize_loudness,
 )
 from zoo.errors import AudioDecodeError
-from zoo.onsets import onset_probability, pick_onsets
+from zoo.onsets import HOP, onset_probability, pick_onsets
 from zoo.vital.render import DEFAULT_VELOCITY
 
 N_FFT = 2048
-HOP = 512
 MIN_ONSET_GAP_S = 0.05
 RISE_WINDOW_S = 0.1
 ACTIVE_RANGE_DB = 40.0  # a frame counts as sounding within this range of the loudest frame

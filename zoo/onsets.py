@@ -22,7 +22,7 @@ from zoo.audio import SAMPLE_RATE, FrontEndConfig, normalize_loudness
 from zoo.errors import ArtifactError
 
 MODEL = "note-onset-cnn"
-HOP = 512
+HOP = 512  # zoo.notes' frames too
 FRONT_END = FrontEndConfig(n_samples=int(12.0 * SAMPLE_RATE), n_fft=2048, hop_length=HOP, n_mels=80)
 MARGIN = 64  # frames each side of a window that only give context (the receptive field is 125 frames)
 THRESHOLD = 0.9  # onset probability a peak must exceed (chosen on the held-out calibration presets)
